@@ -1,0 +1,168 @@
+"""Plain typed objects that flow through the pipeline: what to run, and what came out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+# Airbyte message type -> artifact/table name (the baseline tool's file names).
+MESSAGE_KINDS: dict[str, str] = {
+    "RECORD": "records",
+    "STATE": "states",
+    "LOG": "logs",
+    "TRACE": "traces",
+    "CATALOG": "catalog",
+    "SPEC": "spec",
+    "CONNECTION_STATUS": "connection_status",
+    "CONTROL": "controls",
+}
+# Stdout lines that are not Airbyte messages are kept under this kind, never dropped.
+INVALID_KIND = "invalid_lines"
+ALL_KINDS: tuple[str, ...] = (*MESSAGE_KINDS.values(), INVALID_KIND)
+
+
+class InputError(Exception):
+    """Bad user input: the message says what to fix."""
+
+
+class Command(StrEnum):
+    SPEC = "spec"
+    CHECK = "check"
+    DISCOVER = "discover"
+    READ = "read"
+    READ_WITH_STATE = "read-with-state"
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        return {
+            Command.SPEC: (),
+            Command.CHECK: ("config",),
+            Command.DISCOVER: ("config",),
+            Command.READ: ("config", "catalog"),
+            Command.READ_WITH_STATE: ("config", "catalog", "state"),
+        }[self]
+
+    @property
+    def airbyte_verb(self) -> str:
+        return "read" if self is Command.READ_WITH_STATE else self.value
+
+
+_IMAGE_RE = re.compile(r"^(?P<repo>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>sha256:[0-9a-f]+))?$")
+
+
+@dataclass(frozen=True)
+class ConnectorImage:
+    """A connector image reference, e.g. `airbyte/source-faker:6.2.38`."""
+
+    repository: str
+    tag: str = "latest"
+
+    @classmethod
+    def parse(cls, reference: str) -> ConnectorImage:
+        match = _IMAGE_RE.match(reference.strip())
+        if not reference.strip() or not match:
+            raise InputError(f"invalid image reference {reference!r}: expected NAME[:TAG], e.g. airbyte/source-faker:6.2.38")
+        repo, tag, digest = match["repo"], match["tag"], match["digest"]
+        # A ':' followed by a path is a registry port, not a tag (e.g. localhost:5000/src).
+        if tag is None and ":" in repo.rsplit("/", 1)[-1]:
+            raise InputError(f"invalid image reference {reference!r}")
+        if digest:
+            return cls(f"{repo}:{tag}" if tag else repo, f"@{digest}")
+        return cls(repo, tag or "latest")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}{self.tag}" if self.tag.startswith("@") else f"{self.repository}:{self.tag}"
+
+    @property
+    def name(self) -> str:
+        """Connector name used in artifact paths: the last path component of the repository."""
+        return self.repository.rsplit("/", 1)[-1].split(":")[0]
+
+    @property
+    def version(self) -> str:
+        """Version used in artifact paths: the tag (a digest is shortened)."""
+        return self.tag[1:20].replace(":", "-") if self.tag.startswith("@") else self.tag
+
+    def with_tag(self, tag: str) -> ConnectorImage:
+        return ConnectorImage(self.repository, tag)
+
+
+@dataclass(frozen=True)
+class ConnectorInputs:
+    """The connection objects given to a connector, as files on the host."""
+
+    config: Path | None = None
+    catalog: Path | None = None
+    state: Path | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionInputs:
+    """Everything needed to run one connector command once."""
+
+    connector: ConnectorImage
+    command: Command
+    inputs: ConnectorInputs
+    artifacts_dir: Path
+    run_id: str
+    timeout_s: float = 3600.0
+    environment: dict[str, str] = field(default_factory=dict)
+    # Docker network to attach the container to (the proxy stage provides one); None = engine default.
+    network: str | None = None
+    # Files to place into the container besides the connection objects: container path -> bytes.
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(connector, version, command): identifies the execution in duck.db."""
+        return (self.connector.name, self.connector.version, self.command.value)
+
+
+@dataclass
+class ExecutionResult:
+    """What one execution produced. Messages themselves live in the artifacts and duck.db."""
+
+    inputs: ExecutionInputs
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    time_to_first_record_s: float | None = None
+    peak_memory_bytes: int | None = None
+    timed_out: bool = False
+    interrupted: bool = False
+    # Why the execution could not run or complete (engine error, missing image, ...), one line.
+    error: str | None = None
+    stderr_tail: str = ""
+    stdout_lines: int = 0
+    message_counts: dict[str, int] = field(default_factory=dict)
+    records_per_stream: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.error is None and not self.timed_out and not self.interrupted and self.exit_code == 0
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.timed_out:
+            return "timed out"
+        if self.error is not None:
+            return "error"
+        return "ok" if self.exit_code == 0 else f"failed (exit {self.exit_code})"
+
+    @property
+    def failure_reason(self) -> str | None:
+        """One line saying why the execution failed, or None when it succeeded."""
+        if self.success:
+            return None
+        if self.error:
+            return self.error
+        if self.timed_out:
+            return f"timed out after {self.inputs.timeout_s:g}s and was killed"
+        if self.interrupted:
+            return "interrupted"
+        last = self.stderr_tail.strip().splitlines()[-1:] or ["(no stderr)"]
+        return f"exited with code {self.exit_code}: {last[0][:300]}"
