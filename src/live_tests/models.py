@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Airbyte message type -> artifact/table name (the baseline tool's file names).
 MESSAGE_KINDS: dict[str, str] = {
@@ -62,8 +66,8 @@ class ConnectorImage:
     @classmethod
     def parse(cls, reference: str) -> ConnectorImage:
         match = _IMAGE_RE.match(reference.strip())
-        if not reference.strip() or not match:
-            raise InputError(f"invalid image reference {reference!r}: expected NAME[:TAG], e.g. airbyte/source-faker:6.2.38")
+        if not match:
+            raise InputError(f"invalid image reference {reference!r}: expected NAME[:TAG]")
         repo, tag, digest = match["repo"], match["tag"], match["digest"]
         # A ':' followed by a path is a registry port, not a tag (e.g. localhost:5000/src).
         if tag is None and ":" in repo.rsplit("/", 1)[-1]:
@@ -166,3 +170,14 @@ class ExecutionResult:
             return "interrupted"
         last = self.stderr_tail.strip().splitlines()[-1:] or ["(no stderr)"]
         return f"exited with code {self.exit_code}: {last[0][:300]}"
+
+
+@dataclass(frozen=True)
+class ProxyAttachment:
+    """What the proxy stage gives an execution: where to plug the container in and what to inject."""
+
+    network: str
+    environment: dict[str, str] = field(default_factory=dict)
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+    # Called with the created, not yet started, container (e.g. to patch a CA bundle in the image).
+    prepare: Callable[[Any], None] | None = None

@@ -110,10 +110,20 @@ class SessionDatabase:
                 con.execute(
                     "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        connector, version, command, result.inputs.connector.reference,
-                        result.status, result.success, result.exit_code, result.duration_s,
-                        result.time_to_first_record_s, result.peak_memory_bytes, result.stdout_lines,
-                        result.error, result.stderr_tail, str(result.inputs.artifacts_dir),
+                        connector,
+                        version,
+                        command,
+                        result.inputs.connector.reference,
+                        result.status,
+                        result.success,
+                        result.exit_code,
+                        result.duration_s,
+                        result.time_to_first_record_s,
+                        result.peak_memory_bytes,
+                        result.stdout_lines,
+                        result.error,
+                        result.stderr_tail,
+                        str(result.inputs.artifacts_dir),
                     ],
                 )
                 con.execute("COMMIT")
