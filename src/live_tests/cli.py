@@ -1,0 +1,160 @@
+"""`live-tests` command line: a thin layer over the pipeline."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from live_tests.connector_inputs import connector_inputs
+from live_tests.console import console, live_progress, summary_console, summary_table
+from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
+from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
+from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
+from live_tests.store.session_db import SessionDatabase
+
+DEFAULT_OUTPUT_DIR = Path("live_tests_debug_reports")
+DEFAULT_TIMEOUT_S = 3600.0
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@click.group()
+@click.version_option(package_name="live-tests")
+def cli() -> None:
+    """Run Airbyte-protocol connector images and compare what they emit."""
+
+
+@cli.command()
+@click.argument("command", type=click.Choice([c.value for c in Command]))
+@click.option(
+    "-c",
+    "--connector-image",
+    "images",
+    multiple=True,
+    required=True,
+    help="Connector image to run, e.g. airbyte/source-faker:7.2.1. Repeat to run several versions.",
+)
+@click.option("--config-path", type=click.Path(path_type=Path), help="Connector config JSON.")
+@click.option("--catalog-path", type=click.Path(path_type=Path), help="Configured catalog JSON (read).")
+@click.option("--state-path", type=click.Path(path_type=Path), help="State JSON (read-with-state).")
+@click.option("--output-dir", type=click.Path(path_type=Path), default=DEFAULT_OUTPUT_DIR, show_default=True)
+@click.option("--run-id", help="Name of this run's folder (default: the current Unix time).")
+@click.option(
+    "--timeout", type=float, default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a connector is killed."
+)
+@click.option("--max-parallel", type=click.IntRange(1, 16), default=DEFAULT_MAX_PARALLEL, show_default=True)
+def debug(
+    command: str,
+    images: tuple[str, ...],
+    config_path: Path | None,
+    catalog_path: Path | None,
+    state_path: Path | None,
+    output_dir: Path,
+    run_id: str | None,
+    timeout: float,
+    max_parallel: int,
+) -> None:
+    """Run COMMAND on one or more connector images and keep everything they print.
+
+    Artifacts: OUTPUT_DIR/RUN_ID/<connector>/<command>/<version>/ and OUTPUT_DIR/RUN_ID/duck.db.
+    """
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    run_id = run_id or str(int(time.time()))
+    try:
+        if not _RUN_ID.match(run_id):
+            raise InputError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+        if timeout <= 0:
+            raise InputError("--timeout must be a positive number of seconds")
+        cmd = Command(command)
+        inputs = connector_inputs(cmd, config_path, catalog_path, state_path)
+        connectors = [ConnectorImage.parse(image) for image in images]
+        _check_distinct(connectors)
+        client = connect()
+        for connector in connectors:
+            ensure_image(client, connector.reference)
+    except InputError as exc:
+        fail(str(exc), 2)
+    except EngineError as exc:
+        fail(str(exc), 1)
+
+    run_dir = output_dir / run_id
+    executions = [
+        ExecutionInputs(
+            connector=connector,
+            command=cmd,
+            inputs=inputs,
+            artifacts_dir=run_dir / connector.name / cmd.value / connector.version,
+            run_id=run_id,
+            timeout_s=timeout,
+        )
+        for connector in connectors
+    ]
+    try:
+        with SessionDatabase(run_dir / "duck.db") as db, live_progress(executions) as progress:
+            results = run_executions(client, db, executions, max_parallel=max_parallel, on_progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"[red]Interrupted[/]: containers removed; partial artifacts kept in {run_dir}")
+        sys.exit(130)
+    _print_outcome(results, run_dir)
+    if not all(result.success for result in results):
+        sys.exit(1)
+
+
+def _check_distinct(connectors: list[ConnectorImage]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for connector in connectors:
+        key = (connector.name, connector.version)
+        if key in seen:
+            raise InputError(
+                f"{seen[key]} and {connector.reference} would write to the same folder "
+                f"({connector.name}/{connector.version}): pass each connector version once"
+            )
+        seen[key] = connector.reference
+
+
+def _print_outcome(results: list[ExecutionResult], run_dir: Path) -> None:
+    summary_console.print(summary_table(results))
+    for result in results:
+        if not result.success:
+            connector, version, command = result.inputs.key
+            console.print(f"[red]{connector}:{version} {command} {result.failure_reason}[/]")
+            if result.stderr_tail.strip():
+                tail = "\n".join(result.stderr_tail.splitlines()[-10:])
+                console.print(f"stderr (last lines):\n{tail}", style="dim", markup=False, highlight=False)
+    console.print(f"Artifacts: {run_dir}/  (session database: {run_dir / 'duck.db'})")
+
+
+@cli.command()
+@click.option("--run-id", help="Only this run's leftovers (default: everything live-tests labelled).")
+def cleanup(run_id: str | None) -> None:
+    """Remove containers, networks and volumes left behind by killed live-tests runs."""
+    try:
+        removed = remove_leftovers(connect(), run_id)
+    except EngineError as exc:
+        fail(str(exc), 1)
+    for kind in ("containers", "networks", "volumes"):
+        for name in getattr(removed, kind):
+            click.echo(f"removed {kind[:-1]} {name}")
+    click.echo(f"{removed.total} object(s) removed")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

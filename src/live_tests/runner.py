@@ -1,0 +1,235 @@
+"""Run one connector command in a container and stream what it prints into the store.
+
+The container is created from the image's own entrypoint; connection objects are copied in
+(put_archive, not bind mounts) so a remote engine works the same. Stdout is attached before the
+container starts and is never held in memory whole. The container is always removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import DockerException, NotFound
+from docker.types import LogConfig
+from docker.utils.socket import STDERR, STDOUT, frames_iter
+
+from live_tests.docker_engine import LABEL_EXECUTION, labels
+from live_tests.models import Command, ExecutionInputs, ExecutionResult
+from live_tests.store.message_writer import MessageWriter
+
+INPUTS_DIR = "/airbyte"
+STDERR_TAIL_LINES = 40
+_STATS_INTERVAL_S = 0.5
+
+ProgressCallback = Callable[[ExecutionInputs, int], None]
+
+
+def airbyte_arguments(command: Command, inputs_dir: str = INPUTS_DIR) -> list[str]:
+    args = [command.airbyte_verb]
+    if command is not Command.SPEC:
+        args += ["--config", f"{inputs_dir}/config.json"]
+    if command in (Command.READ, Command.READ_WITH_STATE):
+        args += ["--catalog", f"{inputs_dir}/catalog.json"]
+    if command is Command.READ_WITH_STATE:
+        args += ["--state", f"{inputs_dir}/state.json"]
+    return args
+
+
+def _inputs_archive(inputs: ExecutionInputs) -> bytes:
+    """A tar of the connection objects (and extra files), readable by any image user."""
+    files: dict[str, bytes] = {}
+    for name in inputs.command.required_inputs:
+        path: Path = getattr(inputs.inputs, name)
+        files[f"{INPUTS_DIR}/{name}.json"] = path.read_bytes()
+    files.update(inputs.extra_files)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dirs = sorted({str(Path(p).parent) for p in files} - {"/"})
+        for directory in dirs:
+            info = tarfile.TarInfo(directory.lstrip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for path, content in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(content), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+class _PeakMemory(threading.Thread):
+    """Polls the container's memory use; cgroup v1 also reports the kernel's own peak."""
+
+    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
+        super().__init__(daemon=True)
+        self._api, self._id = client.api, container_id
+        self._stop_event = threading.Event()
+        self.peak: int | None = None
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                memory = self._api.stats(self._id, stream=False, one_shot=True).get("memory_stats") or {}
+            except Exception:  # the container is gone or stopped: nothing more to measure
+                return
+            seen = max(memory.get("max_usage", 0), memory.get("usage", 0))
+            if seen:
+                self.peak = max(self.peak or 0, seen)
+            self._stop_event.wait(_STATS_INTERVAL_S)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+class _StderrSink:
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._tail: deque[bytes] = deque(maxlen=STDERR_TAIL_LINES)
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()[-4096:]
+        self._tail.extend(line[-2000:] for line in lines)
+
+    def close(self) -> str:
+        self._file.close()
+        if self._partial:
+            self._tail.append(self._partial)
+        return b"\n".join(self._tail).decode("utf-8", "replace")
+
+
+def run_execution(
+    client: docker.DockerClient,
+    inputs: ExecutionInputs,
+    *,
+    prepare: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> ExecutionResult:
+    """Run the command to completion, timeout or cancellation. Engine errors end up in `result.error`."""
+    inputs.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    result = ExecutionResult(inputs)
+    writer = MessageWriter(inputs.artifacts_dir)
+    stderr = _StderrSink(inputs.artifacts_dir / "stderr.log")
+    container = None
+    started = time.monotonic()
+    try:
+        connector, version, command = inputs.key
+        container = client.containers.create(
+            inputs.connector.reference,
+            command=airbyte_arguments(inputs.command),
+            name=f"live-tests-{inputs.run_id}-{connector}-{command}-{uuid.uuid4().hex[:8]}",
+            labels=labels(inputs.run_id, "connector", **{LABEL_EXECUTION: f"{connector}/{command}/{version}"}),
+            environment=inputs.environment,
+            network=inputs.network,
+            # We keep our own copy of the output; the engine's log file would double the disk writes.
+            log_config=LogConfig(type=LogConfig.types.NONE),
+            detach=True,
+        )
+        container.put_archive("/", _inputs_archive(inputs))
+        if prepare is not None:
+            prepare(container)
+        socket = client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+        # The stream may be silent for long; the watchdog below bounds it, not a socket timeout.
+        client.api._disable_socket_timeout(socket)
+        timed_out = threading.Event()
+
+        def kill_on_timeout() -> None:
+            timed_out.set()
+            _kill(container)
+
+        watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
+        watchdog.daemon = True
+        memory = _PeakMemory(client, container.id)
+        if cancel is not None and cancel.is_set():
+            result.interrupted = True
+            return result
+        container.start()
+        started = time.monotonic()
+        watchdog.start()
+        memory.start()
+        try:
+            _pump(socket, writer, stderr, inputs, cancel, on_progress)
+            if cancel is not None and cancel.is_set():
+                _kill(container)
+                result.interrupted = True
+            result.exit_code = container.wait(timeout=60)["StatusCode"]
+        finally:
+            watchdog.cancel()
+            memory.stop()
+            socket.close()
+        result.timed_out = timed_out.is_set()
+        result.peak_memory_bytes = memory.peak
+    except KeyboardInterrupt:
+        result.interrupted = True
+        raise
+    except DockerException as exc:
+        result.error = _one_line(exc)
+    except OSError as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.duration_s = time.monotonic() - started
+        writer.close()
+        result.stderr_tail = stderr.close()
+        result.stdout_lines = writer.lines
+        result.message_counts = dict(writer.counts)
+        result.records_per_stream = dict(writer.records_per_stream)
+        if writer.first_record_at is not None:
+            result.time_to_first_record_s = max(0.0, writer.first_record_at - started)
+        if container is not None and (cleanup_error := _remove(container)):
+            result.error = result.error or cleanup_error
+    return result
+
+
+def _pump(
+    socket: Any,
+    writer: MessageWriter,
+    stderr: _StderrSink,
+    inputs: ExecutionInputs,
+    cancel: threading.Event | None,
+    on_progress: ProgressCallback | None,
+) -> None:
+    next_report = 0.0
+    for stream, chunk in frames_iter(socket, tty=False):
+        if stream == STDOUT:
+            writer.feed(chunk)
+        elif stream == STDERR:
+            stderr.feed(chunk)
+        if cancel is not None and cancel.is_set():
+            return
+        if on_progress is not None and (now := time.monotonic()) >= next_report:
+            on_progress(inputs, writer.counts.get("records", 0))
+            next_report = now + 0.25
+    if on_progress is not None:
+        on_progress(inputs, writer.counts.get("records", 0))
+
+
+def _kill(container: Any) -> None:
+    with contextlib.suppress(DockerException):  # already gone or stopped
+        container.kill()
+
+
+def _remove(container: Any) -> str | None:
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        pass
+    except DockerException as exc:
+        return f"could not remove container {container.name}: {_one_line(exc)}"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return (str(text).strip().splitlines() or [type(exc).__name__])[0][:300]
