@@ -140,6 +140,7 @@ class ExecutionResult:
     error: str | None = None
     stderr_tail: str = ""
     stdout_lines: int = 0
+    longest_line_bytes: int = 0
     message_counts: dict[str, int] = field(default_factory=dict)
     records_per_stream: dict[str, int] = field(default_factory=dict)
 

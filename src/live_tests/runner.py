@@ -183,6 +183,7 @@ def run_execution(
         writer.close()
         result.stderr_tail = stderr.close()
         result.stdout_lines = writer.lines
+        result.longest_line_bytes = writer.longest_line
         result.message_counts = dict(writer.counts)
         result.records_per_stream = dict(writer.records_per_stream)
         if writer.first_record_at is not None:

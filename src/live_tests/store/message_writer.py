@@ -32,39 +32,32 @@ class MessageWriter:
         self.messages_dir.mkdir(parents=True, exist_ok=True)
         self._stdout = open(artifacts_dir / "stdout.log", "wb")  # noqa: SIM115 - closed in close()
         self._files: dict[str, BinaryIO] = {}
-        self._stream_files: dict[str, BinaryIO] = {}
+        self._stream_files: dict[tuple[str, str | None], BinaryIO] = {}
         # Pieces of a line not yet ended; a list so a huge line costs O(n), not O(n^2).
         self._partial: list[bytes] = []
         self.started_at = time.monotonic()
         self.first_record_at: float | None = None
         self.lines = 0
+        # Longest line written to any JSONL file: the store sizes its JSON reader by it.
+        self.longest_line = 0
         self.counts: Counter[str] = Counter()
         self.records_per_stream: Counter[str] = Counter()
 
     def feed(self, chunk: bytes) -> None:
         self._stdout.write(chunk)
-        start = 0
-        end = chunk.find(b"\n")
-        if end < 0:
-            self._partial.append(chunk)
-            return
+        lines = chunk.split(b"\n")
         if self._partial:
-            self._partial.append(chunk[:end])
-            self._line(b"".join(self._partial))
+            self._partial.append(lines[0])
+            lines[0] = b"".join(self._partial)
             self._partial.clear()
-            start = end + 1
-            end = chunk.find(b"\n", start)
-        line = self._line
-        while end >= 0:
-            line(chunk[start:end])
-            start = end + 1
-            end = chunk.find(b"\n", start)
-        if start < len(chunk):
-            self._partial.append(chunk[start:])
+        if last := lines.pop():
+            self._partial.append(last)
+        if lines:
+            self._lines(lines)
 
     def close(self) -> None:
         if self._partial:
-            self._line(b"".join(self._partial))
+            self._lines([b"".join(self._partial)])
             self._partial.clear()
         for f in (self._stdout, *self._files.values(), *self._stream_files.values()):
             f.close()
@@ -75,34 +68,59 @@ class MessageWriter:
             f = self._files[kind] = open(self.messages_dir / f"{kind}.jsonl", "wb")  # noqa: SIM115
         return f
 
-    def _line(self, line: bytes) -> None:
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            return
-        self.lines += 1
-        try:
-            message = orjson.loads(line)
-            kind = MESSAGE_KINDS[message["type"]]
+    def _stream_file(self, stream: str, namespace: str | None) -> BinaryIO:
+        name = stream_file_name(stream, namespace)
+        per_stream_dir = self.messages_dir / "records_per_stream"
+        per_stream_dir.mkdir(exist_ok=True)
+        return open(per_stream_dir / f"{name}.jsonl", "wb")
+
+    def _lines(self, lines: list[bytes]) -> None:
+        """The hot path: one parse per line, writes batched per chunk."""
+        loads, kinds, counts = orjson.loads, MESSAGE_KINDS, self.counts
+        self.longest_line = max(self.longest_line, *map(len, lines))
+        per_stream: dict[tuple[str, str | None], list[bytes]] = {}
+        other: dict[str, list[bytes]] = {}
+        for line in lines:
+            try:
+                message = loads(line)
+                kind = kinds[message["type"]]
+                if kind == "records":
+                    record = message["record"]
+                    key = (record["stream"], record.get("namespace"))
+                    if not isinstance(key[0], str):
+                        raise TypeError
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                if line.strip():
+                    self.lines += 1
+                    self._invalid(line)
+                continue
+            self.lines += 1
             if kind == "records":
-                record = message["record"]
-                stream_key = stream_file_name(record["stream"], record.get("namespace"))
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            self._invalid(line)
-            return
-        self.counts[kind] += 1
-        self._file(kind).write(line + b"\n")
-        if kind == "records":
+                batch = per_stream.get(key)
+                if batch is None:
+                    batch = per_stream[key] = []
+                batch.append(line)
+            else:
+                other.setdefault(kind, []).append(line)
+                counts[kind] += 1
+        for kind, batch in other.items():
+            self._file(kind).write(b"\n".join(batch) + b"\n")
+        if per_stream:
             if self.first_record_at is None:
                 self.first_record_at = time.monotonic()
-            self.records_per_stream[stream_key] += 1
-            f = self._stream_files.get(stream_key)
-            if f is None:
-                per_stream_dir = self.messages_dir / "records_per_stream"
-                per_stream_dir.mkdir(exist_ok=True)
-                f = self._stream_files[stream_key] = open(per_stream_dir / f"{stream_key}.jsonl", "wb")  # noqa: SIM115
-            f.write(line + b"\n")
+            records = self._file("records")
+            for key, batch in per_stream.items():
+                data = b"\n".join(batch) + b"\n"
+                records.write(data)
+                f = self._stream_files.get(key)
+                if f is None:
+                    f = self._stream_files[key] = self._stream_file(*key)
+                f.write(data)
+                self.records_per_stream[stream_file_name(*key)] += len(batch)
+                counts["records"] += len(batch)
 
     def _invalid(self, line: bytes) -> None:
         self.counts[INVALID_KIND] += 1
-        entry = {"line_number": self.lines, "text": line.decode("utf-8", "replace")}
-        self._file(INVALID_KIND).write(orjson.dumps(entry) + b"\n")
+        entry = orjson.dumps({"line_number": self.lines, "text": line.decode("utf-8", "replace")})
+        self.longest_line = max(self.longest_line, len(entry))
+        self._file(INVALID_KIND).write(entry + b"\n")
