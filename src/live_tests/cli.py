@@ -6,10 +6,12 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
 import click
+import docker
 
 from live_tests.connector_inputs import connector_inputs
 from live_tests.console import console, live_progress, summary_console, summary_table
@@ -150,6 +152,50 @@ def cleanup(run_id: str | None) -> None:
         for name in getattr(removed, kind):
             click.echo(f"removed {kind[:-1]} {name}")
     click.echo(f"{removed.total} object(s) removed")
+
+
+@cli.group()
+def images() -> None:
+    """Build the images live-tests needs where nothing can be pulled."""
+
+
+def _build(what: str, build: Callable[[docker.DockerClient, str], list[str]]) -> None:
+    from live_tests.images import ensure_base_image
+
+    try:
+        client = connect()
+        base = ensure_base_image(client)
+        for tag in build(client, base):
+            click.echo(tag)
+    except (EngineError, InputError) as exc:
+        fail(f"{what}: {exc}", 1)
+
+
+@images.command("base")
+def images_base() -> None:
+    """Make sure the base image exists (LIVE_TESTS_BASE_IMAGE, else a local Debian base) and print it."""
+    _build("base image", lambda client, base: [base])
+
+
+@images.command("demo")
+def images_demo() -> None:
+    """Build the demo connector (1.0.0 and 2.0.0) and the fake upstream API images."""
+    from live_tests.images import build_demo_images
+
+    _build("demo images", build_demo_images)
+
+
+@images.command("connector")
+@click.argument("requirement")
+@click.option("--tag", help="Image tag (default: airbyte/<connector>:<version>).")
+def images_connector(requirement: str, tag: str | None) -> None:
+    """Build a connector image from PyPI, e.g. airbyte-source-faker==7.2.1."""
+    from live_tests.images import build_pypi_connector_image
+
+    package, _, version = requirement.partition("==")
+    if not package or not version:
+        fail(f"{requirement!r}: give PACKAGE==VERSION, e.g. airbyte-source-faker==7.2.1")
+    _build(requirement, lambda client, base: [build_pypi_connector_image(client, package, version, base, tag=tag)])
 
 
 def main() -> None:
