@@ -54,15 +54,14 @@ class CliRun:
     stderr: str
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> CliRun:
+def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 600) -> CliRun:
     """`live-tests ARGS` in a subprocess, exactly as a user runs it."""
     process = subprocess.run(
         [sys.executable, "-m", "live_tests.cli", *map(str, args)],
         capture_output=True,
         text=True,
-        cwd=cwd,
         timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     return CliRun(process.returncode, process.stdout, process.stderr)
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import docker
+import duckdb
 from docker.errors import DockerException
 
 from live_tests.docker_engine import LABEL_ROLE, LABEL_RUN_ID, remove_leftovers
@@ -37,7 +38,12 @@ def run_executions(
         result = run_execution(client, inputs, cancel=cancel, on_progress=on_progress)
         if cancel.is_set():
             result.interrupted = True
-        db.load(result)
+        try:
+            db.load(result)
+        except duckdb.Error as exc:
+            # The JSONL artifacts are complete; only the queryable copy is missing.
+            reason = str(exc).splitlines()[0]
+            result.error = result.error or f"could not load the messages into {db.path}: {reason}"
         return result
 
     pool = ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="execution")

@@ -69,8 +69,9 @@ _LOADERS: dict[str, tuple[str, str]] = {
 # DuckDB's default cap on one JSON line; raised to the execution's longest line when needed
 # (a 20 MB record is legal). Not raised blindly: DuckDB sizes its read buffers by it.
 _DEFAULT_MAX_OBJECT_SIZE = 16 * 1024 * 1024
-# Keeps the harness's memory flat whatever the output size: DuckDB spills to disk beyond it.
-MEMORY_LIMIT = os.environ.get("LIVE_TESTS_DUCKDB_MEMORY_LIMIT", "192MB")
+# Keeps the harness's memory flat whatever the number of messages: DuckDB spills to disk beyond
+# it. Its JSON reader needs a few buffers the size of the longest line, so huge lines raise it.
+MEMORY_LIMIT_MB = int(os.environ.get("LIVE_TESTS_DUCKDB_MEMORY_LIMIT_MB", "192"))
 
 
 def _sql_str(value: str) -> str:
@@ -84,7 +85,7 @@ class SessionDatabase:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = duckdb.connect(str(path), config={"memory_limit": MEMORY_LIMIT})
+        self._con = duckdb.connect(str(path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB"})
         for table, columns in SCHEMA.items():
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
@@ -97,6 +98,7 @@ class SessionDatabase:
         max_object_size = max(_DEFAULT_MAX_OBJECT_SIZE, result.longest_line_bytes + 1024)
         with self._lock:
             con = self._con
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB + 8 * max_object_size // 2**20}MB'")
             con.execute("BEGIN TRANSACTION")
             try:
                 for table in SCHEMA:
