@@ -1,0 +1,53 @@
+"""Control-vs-target comparisons over the session's duck.db, all set-based SQL in DuckDB.
+
+Each `compare_*` function takes a DuckDB connection and the (connector, version, command) keys of
+the control and target executions, and returns a `Comparison` subclass: `passed`, `summary`
+lines, structured `findings`, and `write_diff_files(directory)`.
+"""
+
+from live_tests.compare.catalog import CatalogComparison, compare_catalogs
+from live_tests.compare.counts import catalog_streams, message_counts, records_per_stream
+from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
+from live_tests.compare.http_traffic import HttpTraffic, http_traffic
+from live_tests.compare.records import (
+    FieldDiffCount,
+    PrimaryKeys,
+    RecordsComparison,
+    StreamRecordsDiff,
+    compare_records,
+)
+from live_tests.compare.schemas import FieldProfile, InferredSchemaComparison, compare_inferred_schemas, infer_schemas
+from live_tests.compare.spec import SpecComparison, compare_spec
+from live_tests.compare.states import StatesComparison, StreamState, compare_states
+from live_tests.compare.traces import TraceError, TracesComparison, compare_traces
+
+__all__ = [
+    "CatalogComparison",
+    "Comparison",
+    "ExecutionKey",
+    "FieldDiffCount",
+    "FieldProfile",
+    "Finding",
+    "HttpTraffic",
+    "InferredSchemaComparison",
+    "PrimaryKeys",
+    "RecordsComparison",
+    "Severity",
+    "SpecComparison",
+    "StatesComparison",
+    "StreamRecordsDiff",
+    "StreamState",
+    "TraceError",
+    "TracesComparison",
+    "catalog_streams",
+    "compare_catalogs",
+    "compare_inferred_schemas",
+    "compare_records",
+    "compare_spec",
+    "compare_states",
+    "compare_traces",
+    "http_traffic",
+    "infer_schemas",
+    "message_counts",
+    "records_per_stream",
+]

@@ -1,0 +1,138 @@
+"""Compare the STATE messages of control and target.
+
+Per (state type, stream): how many states were emitted and the final value (last by seq).
+STREAM states are keyed by their stream; GLOBAL and LEGACY states by "(global)"/"(legacy)".
+Final values are compared in canonical form, so object key order does not matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import duckdb
+
+from live_tests.compare._sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
+from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
+
+_STREAM_NAME = """CASE state_type WHEN 'STREAM' THEN coalesce(stream, '(unnamed)')
+                  WHEN 'GLOBAL' THEN '(global)' ELSE '(legacy)' END"""
+_STATE_VALUE = """CASE state_type WHEN 'STREAM' THEN state -> '$.stream.stream_state'
+                  WHEN 'GLOBAL' THEN state -> '$.global' ELSE coalesce(state -> '$.data', state) END"""
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """States of one (state type, stream) on one side."""
+
+    state_type: str  # STREAM | GLOBAL | LEGACY
+    count: int
+    final: Any  # the last state value (stream_state / global / data), parsed
+
+
+@dataclass
+class StatesComparison(Comparison):
+    title: ClassVar[str] = "States comparison"
+
+    control_count: int = 0
+    target_count: int = 0
+    # "stream" (or "(global)"/"(legacy)") -> state summary
+    control_states: dict[str, StreamState] = field(default_factory=dict)
+    target_states: dict[str, StreamState] = field(default_factory=dict)
+
+    def overview_lines(self) -> list[str]:
+        lines = [f"STATE messages: control {self.control_count}, target {self.target_count}"]
+        for name in sorted(set(self.control_states) | set(self.target_states)):
+            c, t = self.control_states.get(name), self.target_states.get(name)
+            lines.append(f"  {name}: control {c.count if c else 0}, target {t.count if t else 0}")
+        return lines
+
+
+def compare_states(
+    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
+) -> StatesComparison:
+    """Diff state counts, the shape of the states (types, streams) and each stream's final state."""
+    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    result = StatesComparison(c_key, t_key)
+    with Scratch(con) as scratch:
+        finals = scratch.create(
+            "finals",
+            " UNION ALL ".join(
+                f"""SELECT '{side}' AS side, state_type, {_STREAM_NAME} AS name, count(*) AS n,
+                           arg_max({_STATE_VALUE}, seq) AS value
+                    FROM states WHERE {key_filter(side)} GROUP BY ALL"""
+                for side in ("c", "t")
+            ),
+            both_params(c_key, t_key),
+        )
+        canon = canonical_sql(finals, "side, state_type, name", "value")
+        rows = fetch_dicts(
+            con,
+            f"""SELECT f.side, f.state_type, f.name, f.n, f.value::VARCHAR AS value, c.canon
+                FROM {finals} f LEFT JOIN ({canon}) c USING (side, state_type, name)
+                ORDER BY f.name, f.side""",
+        )
+    canon_of: dict[tuple[str, str], str | None] = {}
+    for row in rows:
+        states = result.control_states if row["side"] == "c" else result.target_states
+        states[row["name"]] = StreamState(row["state_type"], int(row["n"]), parse_json(row["value"]))
+        canon_of[(row["side"], row["name"])] = row["canon"]
+    result.control_count = sum(s.count for s in result.control_states.values())
+    result.target_count = sum(s.count for s in result.target_states.values())
+    result.findings = _findings(result, canon_of)
+    return result
+
+
+def _findings(result: StatesComparison, canon_of: dict[tuple[str, str], str | None]) -> list[Finding]:
+    findings = []
+    if result.control_count != result.target_count:
+        findings.append(
+            Finding(
+                "state_count_changed", Severity.CHANGE,
+                f"STATE messages: {result.control_count} -> {result.target_count}",
+                control=result.control_count, target=result.target_count,
+            )
+        )  # fmt: skip
+    for name in sorted(set(result.control_states) | set(result.target_states)):
+        c, t = result.control_states.get(name), result.target_states.get(name)
+        if t is None:
+            findings.append(
+                Finding(
+                    "state_missing_in_target", Severity.BREAKING,
+                    f"`{name}`: {c.count if c else 0} {c.state_type if c else ''} states in control, none in target",
+                    stream=name, control=c.final if c else None,
+                )
+            )  # fmt: skip
+            continue
+        if c is None:
+            findings.append(
+                Finding(
+                    "state_added_in_target", Severity.CHANGE,
+                    f"`{name}`: {t.count} {t.state_type} states in target, none in control",
+                    stream=name, target=t.final,
+                )
+            )  # fmt: skip
+            continue
+        if c.state_type != t.state_type:
+            findings.append(
+                Finding(
+                    "state_type_changed", Severity.BREAKING, f"`{name}`: state type {c.state_type} -> {t.state_type}",
+                    stream=name, control=c.state_type, target=t.state_type,
+                )
+            )  # fmt: skip
+        if c.count != t.count:
+            findings.append(
+                Finding(
+                    "stream_state_count_changed", Severity.INFO, f"`{name}`: {c.count} -> {t.count} states",
+                    stream=name, control=c.count, target=t.count,
+                )
+            )  # fmt: skip
+        if canon_of.get(("c", name)) != canon_of.get(("t", name)):
+            findings.append(
+                Finding(
+                    "final_state_changed", Severity.BREAKING,
+                    f"`{name}`: final state differs: {short(c.final, 70)} -> {short(t.final, 70)}",
+                    stream=name, control=c.final, target=t.final,
+                )
+            )  # fmt: skip
+    return findings
