@@ -16,6 +16,8 @@ import orjson
 
 from live_tests.models import INVALID_KIND, MESSAGE_KINDS
 
+# Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
+FLUSH_INTERVAL_S = 1.0
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -35,7 +37,7 @@ class MessageWriter:
         self._stream_files: dict[tuple[str, str | None], BinaryIO] = {}
         # Pieces of a line not yet ended; a list so a huge line costs O(n), not O(n^2).
         self._partial: list[bytes] = []
-        self.started_at = time.monotonic()
+        self._next_flush = 0.0
         self.first_record_at: float | None = None
         self.lines = 0
         # Longest line written to any JSONL file: the store sizes its JSON reader by it.
@@ -54,6 +56,9 @@ class MessageWriter:
             self._partial.append(last)
         if lines:
             self._lines(lines)
+        if (now := time.monotonic()) >= self._next_flush:
+            self._flush()
+            self._next_flush = now + FLUSH_INTERVAL_S
 
     def close(self) -> None:
         if self._partial:
@@ -61,6 +66,10 @@ class MessageWriter:
             self._partial.clear()
         for f in (self._stdout, *self._files.values(), *self._stream_files.values()):
             f.close()
+
+    def _flush(self) -> None:
+        for f in (self._stdout, *self._files.values(), *self._stream_files.values()):
+            f.flush()
 
     def _file(self, kind: str) -> BinaryIO:
         f = self._files.get(kind)
