@@ -1,0 +1,578 @@
+"""The proxy stage against real Docker and a real mitmproxy: capture, cache, hermetic replay, cleanup.
+
+A fake upstream runs in its own container, published on a host port; the proxy reaches it through
+`host.docker.internal` because `--proxy-option map_remote` sends `https://api.demo-shop.example`
+there. The "connector" is a plain Python container (urllib) that calls the https hostname.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import duckdb
+import pytest
+from mitmproxy import http
+from mitmproxy.io import FlowReader
+
+from live_tests.docker_engine import labels
+from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, InputError, ProxyAttachment
+from live_tests.proxy import (
+    CAPTURE_FILE,
+    PROXY_ALIAS,
+    ProxyError,
+    ProxyMode,
+    ProxySessionCA,
+    ProxySettings,
+    parse_proxy_options,
+    proxy_for_execution,
+)
+from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE, ensure_proxy_image, fetch_wheels
+from live_tests.store.http_flows import load_http_flows
+from tests.conftest import leftovers
+
+API = "https://api.demo-shop.example"
+CLIENT_IMAGE = "live-tests-test/https-client:1"
+
+# The fake upstream: answers every request with JSON naming it, echoes POST bodies, and lists
+# what it served at GET /__requests (not itself recorded).
+FAKE_UPSTREAM = r"""
+import json, http.server
+served = []
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def _send(self, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/__requests":
+            return self._send(served)
+        served.append({"method": "GET", "path": self.path})
+        self._send({"served": "GET " + self.path, "items": [{"id": i, "name": "item-%d" % i} for i in range(3)]})
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        served.append({"method": "POST", "path": self.path, "body": body})
+        self._send({"served": "POST " + self.path, "echo": json.loads(body or "null")})
+print("upstream ready", flush=True)
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"""
+
+# The "connector": fetch each (method, url, body) and print one JSON line per answer.
+CLIENT = r"""
+import json, os, ssl, sys, urllib.request, urllib.error
+calls = json.loads(os.environ["CALLS"])
+context = None
+if os.environ.get("CERTIFI_ONLY"):
+    import certifi  # verify like an Airbyte CDK connector: certifi's bundle only, no env vars
+    context = ssl.create_default_context(cafile=certifi.where())
+for method, url, body in calls:
+    request = urllib.request.Request(url, method=method, data=body.encode() if body else None,
+                                     headers={"Content-Type": "application/json"} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=20, context=context) as response:
+            print(json.dumps({"url": url, "status": response.status, "body": response.read().decode()}))
+    except urllib.error.HTTPError as exc:
+        print(json.dumps({"url": url, "status": exc.code, "body": exc.read().decode()}))
+    except Exception as exc:
+        print(json.dumps({"url": url, "status": None, "error": repr(exc)}))
+"""
+
+# Direct connections that ignore the proxy settings.
+BYPASS = r"""
+import json, os, socket
+for host, port in json.loads(os.environ["TARGETS"]):
+    s = socket.socket()
+    s.settimeout(4)
+    try:
+        s.connect((host, port))
+        print(json.dumps({"target": [host, port], "connected": True}))
+    except OSError as exc:
+        print(json.dumps({"target": [host, port], "connected": False, "error": repr(exc)}))
+    finally:
+        s.close()
+"""
+
+
+@dataclass
+class Upstream:
+    container: Any
+    host_port: int
+    ip: str
+    gateway: str  # an address of the Docker host, where the port is published
+
+    @property
+    def map_remote(self) -> str:
+        return rf"|https://api\.demo-shop\.example|http://host.docker.internal:{self.host_port}"
+
+    def served(self) -> list[dict]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.host_port}/__requests", timeout=10) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def proxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
+    ensure_proxy_image(docker_client, DEFAULT_PROXY_IMAGE, base_image)
+    return DEFAULT_PROXY_IMAGE
+
+
+@pytest.fixture(scope="module")
+def client_image(docker_client: docker.DockerClient, base_image: str) -> str:
+    """The base image plus certifi (from the proxy's wheel cache), like a Python connector image."""
+    wheels = fetch_wheels(docker_client.info().get("Architecture", "x86_64"))
+    certifi_wheel = next(wheels.glob("certifi-*.whl"))
+    with tempfile.TemporaryDirectory() as context:
+        shutil.copy(certifi_wheel, context)
+        Path(context, "Dockerfile").write_text(
+            f"FROM {base_image}\nCOPY {certifi_wheel.name} /tmp/\n"
+            f"RUN python3 -m pip install --no-index --break-system-packages /tmp/{certifi_wheel.name}\n"
+        )
+        docker_client.images.build(path=context, tag=CLIENT_IMAGE, rm=True, network_mode="none")
+    return CLIENT_IMAGE
+
+
+def _start_upstream(client: docker.DockerClient, base_image: str) -> Upstream:
+    name = f"live-tests-test-upstream-{uuid.uuid4().hex[:8]}"
+    network = client.networks.create(name, labels=labels("test-upstream", "upstream"))
+    container = client.containers.run(
+        base_image,
+        ["python3", "-u", "-c", FAKE_UPSTREAM],
+        name=name,
+        network=network.name,
+        ports={"8000/tcp": None},
+        labels=labels("test-upstream", "upstream"),
+        detach=True,
+    )
+    deadline = time.monotonic() + 30
+    while b"upstream ready" not in container.logs():
+        assert time.monotonic() < deadline, container.logs()
+        time.sleep(0.1)
+    container.reload()
+    port = int(container.attrs["NetworkSettings"]["Ports"]["8000/tcp"][0]["HostPort"])
+    endpoint = container.attrs["NetworkSettings"]["Networks"][network.name]
+    return Upstream(container, port, endpoint["IPAddress"], endpoint["Gateway"])
+
+
+def _stop_upstream(client: docker.DockerClient, upstream: Upstream) -> None:
+    upstream.container.remove(force=True)
+    for network in client.networks.list(names=[upstream.container.name]):
+        network.remove()
+
+
+@pytest.fixture(scope="module")
+def upstream(docker_client: docker.DockerClient, base_image: str) -> Iterator[Upstream]:
+    running = _start_upstream(docker_client, base_image)
+    yield running
+    _stop_upstream(docker_client, running)
+
+
+def _inputs(tmp_path: Path, image: str, run_id: str, name: str = "control") -> ExecutionInputs:
+    return ExecutionInputs(
+        connector=ConnectorImage.parse(image),
+        command=Command.READ,
+        inputs=ConnectorInputs(),
+        artifacts_dir=tmp_path / name,
+        run_id=run_id,
+    )
+
+
+def run_connector(
+    client: docker.DockerClient,
+    image: str,
+    attachment: ProxyAttachment,
+    script: str,
+    run_id: str,
+    env: dict[str, str] | None = None,
+) -> list[dict]:
+    """Do what the runner does with a ProxyAttachment, then run `script`; its JSON lines."""
+    container = client.containers.create(
+        image,
+        ["python3", "-c", script],
+        network=attachment.network,
+        environment={**attachment.environment, **(env or {})},
+        labels=labels(run_id, "connector"),
+        detach=True,
+    )
+    try:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for path, content in attachment.extra_files.items():
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))
+        container.put_archive("/", buffer.getvalue())
+        if attachment.prepare is not None:
+            attachment.prepare(container)
+        container.start()
+        assert container.wait(timeout=120)["StatusCode"] == 0, container.logs()
+        return [json.loads(line) for line in container.logs(stderr=False).decode().splitlines() if line.strip()]
+    finally:
+        container.remove(force=True)
+
+
+def read_mitm(path: Path) -> list[http.HTTPFlow]:
+    with path.open("rb") as f:
+        return [flow for flow in FlowReader(f).stream() if isinstance(flow, http.HTTPFlow)]
+
+
+def flows_table(inputs: ExecutionInputs) -> list[dict]:
+    con = duckdb.connect()
+    load_http_flows(con, inputs)
+    cursor = con.execute("SELECT * FROM http_flows ORDER BY seq")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+CONTROL_CALLS = [
+    ["GET", f"{API}/v1/products?page=2&limit=3", None],
+    ["POST", f"{API}/v1/orders", json.dumps({"product_id": 7, "quantity": 2})],
+]
+
+
+@pytest.fixture(scope="module")
+def control_run(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, upstream: Upstream, tmp_path_factory
+) -> tuple[ExecutionInputs, list[dict], list[dict], int]:
+    """One captured execution: its inputs, the client's answers, the certifi-only answers, upstream count before."""
+    run_id = f"proxy-capture-{uuid.uuid4().hex[:6]}"
+    session = ProxySessionCA.generate(run_id)
+    settings = ProxySettings(image=proxy_image, options=parse_proxy_options([f"map_remote={upstream.map_remote}"]))
+    inputs = _inputs(tmp_path_factory.mktemp("capture"), client_image, run_id)
+    served_before = len(upstream.served())
+    with proxy_for_execution(docker_client, inputs, settings, session) as attachment:
+        assert attachment is not None
+        answers = run_connector(
+            docker_client, client_image, attachment, CLIENT, run_id, {"CALLS": json.dumps(CONTROL_CALLS)}
+        )
+        certifi_calls = [["GET", f"{API}/v1/certifi-check", None]]
+        certifi_answers = run_connector(
+            docker_client,
+            client_image,
+            attachment,
+            CLIENT,
+            run_id,
+            {"CALLS": json.dumps(certifi_calls), "CERTIFI_ONLY": "1", "SSL_CERT_FILE": "/nonexistent"},
+        )
+    assert leftovers(docker_client, run_id) == []
+    return inputs, answers, certifi_answers, served_before
+
+
+@pytest.mark.docker
+def test_capture_decrypts_https_and_records_mitm_har_and_flows(control_run, upstream: Upstream) -> None:
+    inputs, answers, certifi_answers, served_before = control_run
+    assert [a["status"] for a in answers] == [200, 200], answers
+    assert json.loads(answers[0]["body"])["served"] == "GET /v1/products?page=2&limit=3"
+    assert json.loads(answers[1]["body"])["echo"] == {"product_id": 7, "quantity": 2}
+    # Verifying with certifi's bundle alone works: prepare() appended the CA to it in the image.
+    assert certifi_answers[0]["status"] == 200, certifi_answers
+    served = upstream.served()[served_before:]
+    assert [(s["method"], s["path"]) for s in served] == [
+        ("GET", "/v1/products?page=2&limit=3"),
+        ("POST", "/v1/orders"),
+        ("GET", "/v1/certifi-check"),
+    ]
+
+    # .mitm: decrypted requests and responses, URL as the connector asked, the mapped one kept aside.
+    flows = read_mitm(inputs.artifacts_dir / "http_dump.mitm")
+    assert [f.request.pretty_url for f in flows] == [call[1] for call in CONTROL_CALLS] + [f"{API}/v1/certifi-check"]
+    assert json.loads(flows[0].response.content)["items"][2] == {"id": 2, "name": "item-2"}
+    assert json.loads(flows[1].request.content) == {"product_id": 7, "quantity": 2}
+    assert json.loads(flows[1].response.content)["echo"] == {"product_id": 7, "quantity": 2}
+    assert flows[1].metadata["live_tests.sent_url"] == f"http://host.docker.internal:{upstream.host_port}/v1/orders"
+
+    # HAR 1.2 with the same decrypted content; mitmproxy can read it back.
+    har = json.loads((inputs.artifacts_dir / "http_dump.har").read_text())
+    assert har["log"]["version"] == "1.2"
+    entries = har["log"]["entries"]
+    assert [e["request"]["url"] for e in entries] == [f.request.pretty_url for f in flows]
+    for entry in entries:
+        assert {"startedDateTime", "time", "request", "response", "cache", "timings"} <= entry.keys()
+        assert {
+            "method",
+            "url",
+            "httpVersion",
+            "cookies",
+            "headers",
+            "queryString",
+            "headersSize",
+            "bodySize",
+        } <= entry["request"].keys()
+        response = entry["response"]
+        assert {
+            "status",
+            "statusText",
+            "httpVersion",
+            "cookies",
+            "headers",
+            "content",
+            "redirectURL",
+        } <= response.keys()
+        assert {"size", "mimeType"} <= response["content"].keys()
+        assert all(entry["timings"][k] >= 0 for k in ("send", "wait", "receive"))
+    assert json.loads(entries[1]["request"]["postData"]["text"]) == {"product_id": 7, "quantity": 2}
+    assert json.loads(entries[0]["response"]["content"]["text"])["served"] == "GET /v1/products?page=2&limit=3"
+    assert {"name": "limit", "value": "3"} in entries[0]["request"]["queryString"]
+    with (inputs.artifacts_dir / "http_dump.har").open("rb") as f:
+        assert len(list(FlowReader(f).stream())) == 3
+
+    # http_flows: one row per flow, as the connector asked.
+    rows = flows_table(inputs)
+    assert [(r["seq"], r["method"], r["url"], r["status"]) for r in rows] == [
+        (1, "GET", f"{API}/v1/products?page=2&limit=3", 200),
+        (2, "POST", f"{API}/v1/orders", 200),
+        (3, "GET", f"{API}/v1/certifi-check", 200),
+    ]
+    products, orders = rows[0], rows[1]
+    assert (products["host"], products["path"], products["query"]) == (
+        "api.demo-shop.example",
+        "/v1/products",
+        "page=2&limit=3",
+    )
+    assert products["request_size"] == 0 and products["response_size"] == len(flows[0].response.raw_content)
+    assert orders["request_size"] == len(CONTROL_CALLS[1][2])
+    assert orders["response_size"] == len(
+        json.dumps({"served": "POST /v1/orders", "echo": {"product_id": 7, "quantity": 2}})
+    )
+    assert all(r["cache_hit"] is False and r["error"] is None and r["duration_ms"] > 0 for r in rows)
+    assert (rows[0]["connector"], rows[0]["version"], rows[0]["command"]) == inputs.key
+
+    capture = json.loads((inputs.artifacts_dir / CAPTURE_FILE).read_text())
+    assert capture["enabled"] is True and capture["mode"] == "capture" and capture["flows"] == 3
+    assert "proxy listening at" in (inputs.artifacts_dir / "proxy.log").read_text()
+
+
+@pytest.mark.docker
+def test_connector_cannot_bypass_the_proxy(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, upstream: Upstream, tmp_path: Path
+) -> None:
+    run_id = f"proxy-bypass-{uuid.uuid4().hex[:6]}"
+    settings = ProxySettings(image=proxy_image, options={"map_remote": (upstream.map_remote,)})
+    inputs = _inputs(tmp_path, client_image, run_id)
+    targets = [[upstream.ip, 8000], [upstream.gateway, upstream.host_port]]
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+        assert attachment is not None
+        network = docker_client.networks.get(attachment.network)
+        assert network.attrs["Internal"] is True
+        results = run_connector(
+            docker_client, client_image, attachment, BYPASS, run_id, {"TARGETS": json.dumps(targets)}
+        )
+        # ...while through the proxy the same upstream answers.
+        via_proxy = run_connector(
+            docker_client,
+            client_image,
+            attachment,
+            CLIENT,
+            run_id,
+            {"CALLS": json.dumps([["GET", f"{API}/v1/x", None]])},
+        )
+    assert [r["connected"] for r in results] == [False, False], results
+    assert via_proxy[0]["status"] == 200
+    assert leftovers(docker_client, run_id) == []
+
+
+@pytest.mark.docker
+def test_cache_mode_serves_the_control_recording_and_forwards_misses(
+    docker_client: docker.DockerClient, control_run, client_image: str, proxy_image: str, upstream: Upstream, tmp_path
+) -> None:
+    control, _answers, _certifi, _before = control_run
+    run_id = f"proxy-cache-{uuid.uuid4().hex[:6]}"
+    settings = ProxySettings(image=proxy_image, mode=ProxyMode.CACHE, options={"map_remote": (upstream.map_remote,)})
+    target = _inputs(tmp_path, client_image, run_id, "target")
+    calls = [
+        ["GET", f"{API}/v1/products?limit=3&page=2", None],  # same request, parameters in another order
+        ["POST", f"{API}/v1/orders", json.dumps({"product_id": 7, "quantity": 2})],
+        ["GET", f"{API}/v1/never-asked-by-control", None],
+    ]
+    served_before = len(upstream.served())
+    with proxy_for_execution(
+        docker_client,
+        target,
+        settings,
+        ProxySessionCA.generate(run_id),
+        cache_from=control.artifacts_dir / "http_dump.mitm",
+    ) as attachment:
+        answers = run_connector(docker_client, client_image, attachment, CLIENT, run_id, {"CALLS": json.dumps(calls)})
+    assert [a["status"] for a in answers] == [200, 200, 200]
+    # The recorded answers, byte for byte; only the unseen request reached the upstream.
+    assert json.loads(answers[0]["body"])["served"] == "GET /v1/products?page=2&limit=3"
+    assert [(s["method"], s["path"]) for s in upstream.served()[served_before:]] == [
+        ("GET", "/v1/never-asked-by-control")
+    ]
+    rows = flows_table(target)
+    assert [(r["url"], r["cache_hit"], r["status"]) for r in rows] == [
+        (f"{API}/v1/products?limit=3&page=2", True, 200),  # the URL as the target sent it
+        (f"{API}/v1/orders", True, 200),
+        (f"{API}/v1/never-asked-by-control", False, 200),
+    ]
+    capture = json.loads((target.artifacts_dir / CAPTURE_FILE).read_text())
+    assert capture["mode"] == "cache" and capture["recording"].endswith("http_dump.mitm")
+    assert leftovers(docker_client, run_id) == []
+
+
+REPLAY_CALLS = [
+    ["GET", f"{API}/v1/products?limit=3&page=2", None],
+    ["GET", f"{API}/v1/not-recorded?x=1", None],
+    ["POST", f"{API}/v1/orders", json.dumps({"product_id": 7, "quantity": 2})],
+]
+
+
+def _replay(docker_client, client_image, proxy_image, recording: Path, tmp_path: Path, upstream: Upstream | None):
+    run_id = f"proxy-replay-{uuid.uuid4().hex[:6]}"
+    options = {"map_remote": (upstream.map_remote,)} if upstream else {}
+    settings = ProxySettings(image=proxy_image, mode=ProxyMode.REPLAY, replay_path=recording, options=options)
+    settings.validate()
+    inputs = _inputs(tmp_path, client_image, run_id, "replay")
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+        proxy = docker_client.containers.list(
+            filters={"label": [f"live-tests.run-id={run_id}", "live-tests.role=proxy"]}
+        )
+        assert len(proxy) == 1
+        proxy_networks = proxy[0].attrs["NetworkSettings"]["Networks"]
+        answers = run_connector(
+            docker_client, client_image, attachment, CLIENT, run_id, {"CALLS": json.dumps(REPLAY_CALLS)}
+        )
+    assert leftovers(docker_client, run_id) == []
+    return inputs, answers, proxy_networks, attachment
+
+
+def _assert_replayed(inputs: ExecutionInputs, answers: list[dict]) -> None:
+    assert [a["status"] for a in answers] == [200, 599, 200], answers
+    assert json.loads(answers[0]["body"])["served"] == "GET /v1/products?page=2&limit=3"
+    assert json.loads(answers[2]["body"])["echo"] == {"product_id": 7, "quantity": 2}
+    assert "no recorded response for GET https://api.demo-shop.example/v1/not-recorded?x=1" in answers[1]["body"]
+    rows = flows_table(inputs)
+    assert [(r["url"], r["status"], r["cache_hit"]) for r in rows] == [
+        (f"{API}/v1/products?limit=3&page=2", 200, True),
+        (f"{API}/v1/not-recorded?x=1", 599, False),
+        (f"{API}/v1/orders", 200, True),
+    ]
+    assert rows[1]["error"].startswith("unmatched")
+    assert all(r["error"] is None for r in (rows[0], rows[2]))
+    # Nothing was fetched upstream: every recorded flow is a replay or the unmatched answer.
+    flows = read_mitm(inputs.artifacts_dir / "http_dump.mitm")
+    assert [f.metadata["live_tests.replay"] for f in flows] == ["hit", "unmatched", "hit"]
+    assert all(f.server_conn.timestamp_start is None for f in flows)
+
+
+@pytest.mark.docker
+def test_replay_is_hermetic_and_lists_unmatched_requests(
+    docker_client: docker.DockerClient, control_run, client_image: str, proxy_image: str, upstream: Upstream, tmp_path
+) -> None:
+    control = control_run[0]
+    served_before = len(upstream.served())
+    # map_remote still points at the running upstream: a leak would show up in its log.
+    inputs, answers, proxy_networks, attachment = _replay(
+        docker_client, client_image, proxy_image, control.artifacts_dir / "http_dump.mitm", tmp_path, upstream
+    )
+    _assert_replayed(inputs, answers)
+    assert upstream.served()[served_before:] == []
+    # Network level: the replaying proxy is on the connector's internal network only.
+    assert list(proxy_networks) == [attachment.network]
+    capture = json.loads((inputs.artifacts_dir / CAPTURE_FILE).read_text())
+    assert capture["mode"] == "replay"
+
+
+@pytest.mark.docker
+def test_replay_from_har_with_the_upstream_gone(
+    docker_client: docker.DockerClient, control_run, client_image: str, proxy_image: str, base_image: str, tmp_path
+) -> None:
+    gone = _start_upstream(docker_client, base_image)
+    _stop_upstream(docker_client, gone)
+    inputs, answers, _networks, _attachment = _replay(
+        docker_client, client_image, proxy_image, control_run[0].artifacts_dir / "http_dump.har", tmp_path, gone
+    )
+    _assert_replayed(inputs, answers)
+
+
+@pytest.mark.docker
+def test_everything_is_removed_after_a_failure_and_dumps_are_kept(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, upstream: Upstream, tmp_path
+) -> None:
+    run_id = f"proxy-fail-{uuid.uuid4().hex[:6]}"
+    settings = ProxySettings(image=proxy_image, options={"map_remote": (upstream.map_remote,)})
+    inputs = _inputs(tmp_path, client_image, run_id)
+    session = ProxySessionCA.generate(run_id)
+    for interruption in (RuntimeError("connector blew up"), KeyboardInterrupt()):
+        with pytest.raises(type(interruption)), proxy_for_execution(docker_client, inputs, settings, session) as att:
+            run_connector(docker_client, client_image, att, CLIENT, run_id, {"CALLS": json.dumps(CONTROL_CALLS[:1])})
+            assert leftovers(docker_client, run_id) != []
+            raise interruption
+        assert leftovers(docker_client, run_id) == []
+        assert [r["status"] for r in flows_table(inputs)] == [200]
+        assert len(read_mitm(inputs.artifacts_dir / "http_dump.mitm")) == 1
+
+
+@pytest.mark.docker
+def test_a_proxy_that_cannot_start_fails_clearly_and_leaves_nothing(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, tmp_path
+) -> None:
+    run_id = f"proxy-nostart-{uuid.uuid4().hex[:6]}"
+    # Not validated on the host on purpose: mitmdump itself rejects it.
+    settings = ProxySettings(image=proxy_image, options={"map_remote": ("|[unclosed|x",)}, ready_timeout_s=30)
+    inputs = _inputs(tmp_path, client_image, run_id)
+    session = ProxySessionCA.generate(run_id)
+    with (
+        pytest.raises(ProxyError, match=r"Cannot parse map_remote option \|\[unclosed"),
+        proxy_for_execution(docker_client, inputs, settings, session),
+    ):
+        pytest.fail("the block must not run")
+    assert leftovers(docker_client, run_id) == []
+    capture = json.loads((inputs.artifacts_dir / CAPTURE_FILE).read_text())
+    assert "map_remote" in capture["error"]
+
+
+def test_disabled_proxy_yields_nothing_and_says_capture_was_off(tmp_path: Path) -> None:
+    inputs = _inputs(tmp_path, "live-tests/anything:1", "proxy-off")
+    settings = ProxySettings.from_cli(disable_proxy=True)
+    with proxy_for_execution(None, inputs, settings, None) as attachment:  # type: ignore[arg-type]
+        assert attachment is None
+    con = duckdb.connect()
+    assert load_http_flows(con, inputs) == 0
+    assert con.execute("SELECT capture_enabled, mode, flows FROM http_captures").fetchall() == [(False, "disabled", 0)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"proxy_options": ["map_remote"]}, "expected KEY=VALUE"),
+        ({"proxy_options": ["confdir=/tmp"]}, "live-tests sets this"),
+        ({"proxy_options": ["no_such_option=1"]}, "Unknown option"),
+        ({"proxy_options": ["connection_strategy=sometimes"]}, "connection_strategy"),
+        ({"proxy_options": ["map_remote=|[unclosed|x"]}, "map_remote"),
+        ({"http_cache": True, "http_replay": Path("x.mitm")}, "exclude each other"),
+        ({"disable_proxy": True, "http_cache": True}, "--disable-proxy"),
+        ({"http_replay": Path("/nonexistent/http_dump.mitm")}, "no such file"),
+    ],
+)
+def test_bad_proxy_flags_are_input_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        ProxySettings.from_cli(**kwargs)
+
+
+def test_replay_file_must_be_a_recording(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mitm"
+    junk.write_bytes(b"this is not a dump")
+    with pytest.raises(InputError, match="not a mitmproxy dump or HAR"):
+        ProxySettings.from_cli(http_replay=junk)
+
+
+def test_repeated_options_keep_every_value() -> None:
+    settings = ProxySettings.from_cli(proxy_options=["map_remote=|a|b", "map_remote=|c|d", "ssl_insecure=true"])
+    assert settings.options == {"map_remote": ("|a|b", "|c|d"), "ssl_insecure": ("true",)}
+    assert settings.mode is ProxyMode.CAPTURE and settings.enabled
+    assert PROXY_ALIAS == "live-tests-proxy"
