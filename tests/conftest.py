@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from live_tests.docker_engine import LABEL_MANAGED, LABEL_RUN_ID, EngineError, connect
+from live_tests.docker_engine import LABEL_MANAGED, LABEL_ROLE, LABEL_RUN_ID, EngineError, connect
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / "demo"
@@ -66,9 +66,11 @@ def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float
     return CliRun(process.returncode, process.stdout, process.stderr)
 
 
-def leftovers(client: docker.DockerClient, run_id: str | None = None) -> list[str]:
-    """Containers, networks and volumes live-tests labelled (for one run) that still exist."""
-    label = f"{LABEL_RUN_ID}={run_id}" if run_id else f"{LABEL_MANAGED}=true"
+def leftovers(client: docker.DockerClient, run_id: str | None = None, role: str | None = None) -> list[str]:
+    """Containers, networks and volumes live-tests labelled (for one run, of one role) that still exist."""
+    label = [f"{LABEL_RUN_ID}={run_id}" if run_id else f"{LABEL_MANAGED}=true"]
+    if role:
+        label.append(f"{LABEL_ROLE}={role}")
     found = [f"container {c.name}" for c in client.containers.list(all=True, filters={"label": label})]
     found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
     found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]

@@ -147,24 +147,28 @@ def test_hung_connector_is_killed_at_the_timeout(demo_images, docker_client, dem
     assert leftovers(docker_client, "hang") == []
 
 
-@pytest.mark.docker
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_interrupted_read_cleans_up_and_keeps_artifacts(demo_images, docker_client, demo_config, tmp_path, sig):
-    run_id = f"interrupt-{sig.name.lower()}"
-    config = demo_config(hang_seconds=300)
-    execution = tmp_path / run_id / "source-demo" / "read" / "1.0.0"
+def start_hanging_read(tmp_path: Path, run_id: str, config: Path) -> tuple[subprocess.Popen, Path]:
+    """Both demo versions reading; returns once the first record is on disk (they then hang)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "live_tests.cli", "debug", "read", "-c", "live-tests/source-demo:1.0.0",
          "-c", "live-tests/source-demo:2.0.0", "--config-path", str(config), "--catalog-path", str(CATALOG),
          "--output-dir", str(tmp_path), "--run-id", run_id],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    records = execution / "airbyte_messages" / "records.jsonl"
+    records = tmp_path / run_id / "source-demo" / "read" / "1.0.0" / "airbyte_messages" / "records.jsonl"
     deadline = time.monotonic() + 60
     while not (records.exists() and records.stat().st_size) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert records.exists(), "the connector never got to its first record"
-    assert len(leftovers(docker_client, run_id)) == 2  # both connectors are running
+    assert records.exists() and records.stat().st_size, "the connector never got to its first record"
+    return process, records
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_read_cleans_up_and_keeps_artifacts(demo_images, docker_client, demo_config, tmp_path, sig):
+    run_id = f"interrupt-{sig.name.lower()}"
+    process, records = start_hanging_read(tmp_path, run_id, demo_config(hang_seconds=300))
+    assert len(leftovers(docker_client, run_id, role="connector")) == 2  # both connectors are running
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -176,15 +180,16 @@ def test_interrupted_read_cleans_up_and_keeps_artifacts(demo_images, docker_clie
 
 
 @pytest.mark.docker
-def test_cleanup_removes_labelled_leftovers(docker_client, base_image):
-    from live_tests.docker_engine import labels
-
-    run_id = "leftover-test"
-    network = docker_client.networks.create("live-tests-leftover", labels=labels(run_id, "proxy"))
-    container = docker_client.containers.create(base_image, ["sleep", "60"], labels=labels(run_id, "connector"))
-    assert len(leftovers(docker_client, run_id)) == 2
+def test_cleanup_removes_what_a_killed_run_left(demo_images, docker_client, demo_config, tmp_path):
+    run_id = "killed"
+    process, _ = start_hanging_read(tmp_path, run_id, demo_config(hang_seconds=300))
+    process.kill()  # SIGKILL: no chance to clean up
+    process.communicate(timeout=30)
+    left = leftovers(docker_client, run_id)
+    connectors = leftovers(docker_client, run_id, role="connector")
+    assert len(connectors) == 2 and all(item.startswith("container live-tests-killed-") for item in connectors)
     result = run_cli("cleanup", "--run-id", run_id)
     assert result.returncode == 0, result.stderr
-    assert f"removed container {container.name}" in result.stdout
-    assert f"removed network {network.name}" in result.stdout
+    assert sorted(result.stdout.splitlines()[:-1]) == sorted(f"removed {item}" for item in left)
+    assert result.stdout.splitlines()[-1] == f"{len(left)} object(s) removed"
     assert leftovers(docker_client, run_id) == []

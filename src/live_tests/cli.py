@@ -142,15 +142,18 @@ def _print_outcome(results: list[ExecutionResult], run_dir: Path) -> None:
 
 @cli.command()
 @click.option("--run-id", help="Only this run's leftovers (default: everything live-tests labelled).")
-def cleanup(run_id: str | None) -> None:
+@click.option("--force", is_flag=True, help="Also remove what a still-running live-tests process is using.")
+def cleanup(run_id: str | None, force: bool) -> None:
     """Remove containers, networks and volumes left behind by killed live-tests runs."""
     try:
-        removed = remove_leftovers(connect(), run_id)
+        removed = remove_leftovers(connect(), run_id, force=force)
     except EngineError as exc:
         fail(str(exc), 1)
     for kind in ("containers", "networks", "volumes"):
         for name in getattr(removed, kind):
             click.echo(f"removed {kind[:-1]} {name}")
+    for name in removed.kept:
+        click.echo(f"kept {name}")
     click.echo(f"{removed.total} object(s) removed")
 
 
