@@ -576,3 +576,17 @@ def test_repeated_options_keep_every_value() -> None:
     assert settings.options == {"map_remote": ("|a|b", "|c|d"), "ssl_insecure": ("true",)}
     assert settings.mode is ProxyMode.CAPTURE and settings.enabled
     assert PROXY_ALIAS == "live-tests-proxy"
+
+
+def test_host_side_names_match_the_addon() -> None:
+    from live_tests import proxy
+    from live_tests.proxy_image import live_tests_addon
+    from live_tests.store import http_flows
+
+    assert (proxy.MITM_FILE, proxy.HAR_FILE, proxy.FLOWS_FILE) == (
+        live_tests_addon.MITM_FILE,
+        live_tests_addon.HAR_FILE,
+        live_tests_addon.FLOWS_FILE,
+    )
+    assert (http_flows.FLOWS_FILE, http_flows.CAPTURE_FILE) == (proxy.FLOWS_FILE, proxy.CAPTURE_FILE)
+    assert Path(live_tests_addon.__file__).name == proxy.ADDON_FILE

@@ -18,6 +18,8 @@ from live_tests.console import console, live_progress, summary_console, summary_
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
 from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
 from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
+from live_tests.proxy import ProxySettings
+from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE, ensure_proxy_image
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_OUTPUT_DIR = Path("live_tests_debug_reports")
@@ -59,6 +61,31 @@ def cli() -> None:
     "--timeout", type=float, default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a connector is killed."
 )
 @click.option("--max-parallel", type=click.IntRange(1, 16), default=DEFAULT_MAX_PARALLEL, show_default=True)
+@click.option(
+    "--proxy-image",
+    default=DEFAULT_PROXY_IMAGE,
+    show_default=True,
+    help="mitmproxy image with mitmdump on its PATH (the default is built locally).",
+)
+@click.option("--disable-proxy", is_flag=True, help="Run connectors without the proxy: no HTTP capture.")
+@click.option(
+    "--proxy-option",
+    "proxy_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="mitmproxy option, repeatable, e.g. map_remote='|https://api.example.com|http://host.docker.internal:8000'.",
+)
+@click.option(
+    "-hc",
+    "--http-cache",
+    is_flag=True,
+    help="Answer the other images' requests from the first image's recording; unseen requests go upstream.",
+)
+@click.option(
+    "--http-replay",
+    type=click.Path(path_type=Path),
+    help="Answer every request from this http_dump.mitm or .har of an earlier run; nothing leaves the proxy.",
+)
 def debug(
     command: str,
     images: tuple[str, ...],
@@ -69,6 +96,11 @@ def debug(
     run_id: str | None,
     timeout: float,
     max_parallel: int,
+    proxy_image: str,
+    disable_proxy: bool,
+    proxy_options: tuple[str, ...],
+    http_cache: bool,
+    http_replay: Path | None,
 ) -> None:
     """Run COMMAND on one or more connector images and keep everything they print.
 
@@ -85,9 +117,23 @@ def debug(
         inputs = connector_inputs(cmd, config_path, catalog_path, state_path)
         connectors = [ConnectorImage.parse(image) for image in images]
         _check_distinct(connectors)
+        proxy = ProxySettings.from_cli(
+            image=proxy_image,
+            disable_proxy=disable_proxy,
+            proxy_options=proxy_options,
+            http_cache=http_cache,
+            http_replay=http_replay,
+        )
         client = connect()
         for connector in connectors:
             ensure_image(client, connector.reference)
+        if proxy.enabled:
+            from live_tests.images import ImageBuildError, ensure_base_image
+
+            try:
+                ensure_proxy_image(client, proxy.image, ensure_base_image(client))
+            except ImageBuildError as exc:
+                raise EngineError(str(exc)) from None
     except InputError as exc:
         fail(str(exc), 2)
     except EngineError as exc:
@@ -107,11 +153,15 @@ def debug(
     ]
     try:
         with SessionDatabase(run_dir / "duck.db") as db, live_progress(executions) as progress:
-            results = run_executions(client, db, executions, max_parallel=max_parallel, on_progress=progress)
+            results = run_executions(
+                client, db, executions, max_parallel=max_parallel, on_progress=progress, proxy=proxy
+            )
     except KeyboardInterrupt:
         console.print(f"[red]Interrupted[/]: containers removed; partial artifacts kept in {run_dir}")
         sys.exit(130)
     _print_outcome(results, run_dir)
+    if not proxy.enabled:
+        console.print("HTTP capture: off (--disable-proxy); no http_dump.* artifacts")
     if not all(result.success for result in results):
         sys.exit(1)
 

@@ -8,19 +8,42 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import docker
 import duckdb
 from docker.errors import DockerException
 
 from live_tests.docker_engine import LABEL_ROLE, LABEL_RUN_ID, remove_leftovers
-from live_tests.models import ExecutionInputs, ExecutionResult
+from live_tests.models import Command, ExecutionInputs, ExecutionResult
+from live_tests.proxy import (
+    MITM_FILE,
+    ProxyError,
+    ProxyMode,
+    ProxySessionCA,
+    ProxySettings,
+    attach_to_proxy,
+    proxy_for_execution,
+)
 from live_tests.runner import ProgressCallback, run_execution
+from live_tests.store.http_flows import load_http_flows
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_MAX_PARALLEL = 2
+
+Prepare = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class _Control:
+    """In cache mode: the execution whose recording answers the other versions of its command."""
+
+    future: Future[ExecutionResult]
+    artifacts_dir: Path
 
 
 def run_executions(
@@ -30,24 +53,66 @@ def run_executions(
     *,
     max_parallel: int = DEFAULT_MAX_PARALLEL,
     on_progress: ProgressCallback | None = None,
+    proxy: ProxySettings | None = None,
+    proxy_ca: ProxySessionCA | None = None,
 ) -> list[ExecutionResult]:
-    """Results in the order of `executions`; every execution's artifacts are loaded into `db`."""
-    cancel = threading.Event()
+    """Results in the order of `executions`; every execution's artifacts are loaded into `db`.
 
-    def execute(inputs: ExecutionInputs) -> ExecutionResult:
-        result = run_execution(client, inputs, cancel=cancel, on_progress=on_progress)
+    With `proxy`, each execution runs behind its own proxy (see live_tests.proxy). In cache mode
+    the first execution of each command is the control: the others wait for it and are answered
+    from its recording.
+    """
+    cancel = threading.Event()
+    if proxy is not None and proxy.enabled and proxy_ca is None:
+        proxy_ca = ProxySessionCA.generate(executions[0].run_id if executions else "run")
+
+    def execute(inputs: ExecutionInputs, control: _Control | None = None) -> ExecutionResult:
+        cache_from = None
+        if control is not None:
+            with contextlib.suppress(Exception):  # a failed control still leaves what it recorded
+                control.future.result()
+            cache_from = control.artifacts_dir / MITM_FILE
+        result = run_proxied(inputs, cache_from) if proxy is not None else run(inputs, inputs)
         if cancel.is_set():
             result.interrupted = True
         try:
             db.load(result)
+            if proxy is not None:
+                load_http_flows(db, inputs)
         except duckdb.Error as exc:
             # The JSONL artifacts are complete; only the queryable copy is missing.
             reason = str(exc).splitlines()[0]
             result.error = result.error or f"could not load the messages into {db.path}: {reason}"
         return result
 
+    def run(inputs: ExecutionInputs, run_inputs: ExecutionInputs, prepare: Prepare | None = None) -> ExecutionResult:
+        def progress(_: ExecutionInputs, records: int) -> None:
+            if on_progress is not None:
+                on_progress(inputs, records)  # the caller knows the execution by its own inputs
+
+        result = run_execution(client, run_inputs, prepare=prepare, cancel=cancel, on_progress=progress)
+        result.inputs = inputs
+        return result
+
+    def run_proxied(inputs: ExecutionInputs, cache_from: Path | None) -> ExecutionResult:
+        assert proxy is not None and (proxy_ca is not None or not proxy.enabled)
+        try:
+            with proxy_for_execution(client, inputs, proxy, proxy_ca, cache_from=cache_from) as attachment:  # type: ignore[arg-type]
+                if attachment is None:
+                    return run(inputs, inputs)
+                return run(inputs, attach_to_proxy(inputs, attachment), attachment.prepare)
+        except ProxyError as exc:
+            return ExecutionResult(inputs, error=str(exc))
+
     pool = ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="execution")
-    futures = [pool.submit(execute, inputs) for inputs in executions]
+    futures: list[Future[ExecutionResult]] = []
+    controls: dict[Command, _Control] = {}
+    caching = proxy is not None and proxy.enabled and proxy.mode is ProxyMode.CACHE
+    # Submission order keeps this deadlock-free: a control is always queued before its targets.
+    for inputs in executions:
+        control = controls.get(inputs.command) if caching else None
+        futures.append(pool.submit(execute, inputs, control))
+        controls.setdefault(inputs.command, _Control(futures[-1], inputs.artifacts_dir))
     try:
         wait(futures)
     except KeyboardInterrupt:

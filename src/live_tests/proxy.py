@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import posixpath
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +35,14 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
 from live_tests.models import ExecutionInputs, InputError, ProxyAttachment
-from live_tests.proxy_image import live_tests_addon
 from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE
-from live_tests.proxy_image.live_tests_addon import FLOWS_FILE, HAR_FILE, MITM_FILE, write_har
+
+# What the addon writes (the same names as in live_tests_addon, which is imported only when needed:
+# importing mitmproxy's addons takes seconds).
+MITM_FILE = "http_dump.mitm"
+HAR_FILE = "http_dump.har"
+FLOWS_FILE = "http_flows.jsonl"
+ADDON_FILE = "live_tests_addon.py"
 
 PROXY_ALIAS = "live-tests-proxy"
 PROXY_PORT = 8080
@@ -48,7 +55,7 @@ DUMP_FILES = (MITM_FILE, HAR_FILE, FLOWS_FILE)
 _ROOT = "/live-tests"
 _CONFDIR = f"{_ROOT}/confdir"
 _DUMP_DIR = f"{_ROOT}/dump"
-_ADDON = f"{_ROOT}/live_tests_addon.py"
+_ADDON = f"{_ROOT}/{ADDON_FILE}"
 _RECORDING_DIR = f"{_ROOT}/recording"
 # Inside the connector container.
 CA_BUNDLE_PATH = "/etc/live-tests/ca-bundle.pem"
@@ -342,6 +349,16 @@ def connector_environment(trust: ImageTrust, image_env: Sequence[str] = ()) -> d
     return env
 
 
+def attach_to_proxy(inputs: ExecutionInputs, attachment: ProxyAttachment) -> ExecutionInputs:
+    """The execution's inputs with the proxy's network, environment and files added."""
+    return dataclasses.replace(
+        inputs,
+        network=attachment.network,
+        environment={**inputs.environment, **attachment.environment},
+        extra_files={**inputs.extra_files, **attachment.extra_files},
+    )
+
+
 @dataclass
 class _ProxyRun:
     """What one proxy_for_execution created, so that exit removes exactly that."""
@@ -489,7 +506,7 @@ def _recording_name(recording: Path) -> str:
 def _proxy_files(session: ProxySessionCA, recording: Path | None) -> list[tuple[str, int, bytes | Path]]:
     """(path, mode, content) of what the proxy container needs; a Path is streamed from disk."""
     files: list[tuple[str, int, bytes | Path]] = [
-        (_ADDON, 0o644, Path(live_tests_addon.__file__)),
+        (_ADDON, 0o644, Path(str(resources.files("live_tests.proxy_image") / ADDON_FILE))),
         (f"{_CONFDIR}/mitmproxy-ca.pem", 0o600, session.ca_pem),
     ]
     if recording is not None:
@@ -586,6 +603,8 @@ def _copy_dumps(container: Any, artifacts: Path) -> None:
                         target.write(block)
     mitm, har = artifacts / MITM_FILE, artifacts / HAR_FILE
     if mitm.exists() and not har.exists():  # mitmdump was killed before it could write the HAR
+        from live_tests.proxy_image.live_tests_addon import write_har
+
         write_har(mitm, har)
 
 
