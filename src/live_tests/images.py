@@ -45,8 +45,8 @@ FAKE_API_IMAGE = "live-tests/fake-api:latest"
 FAKE_API_PORT = 8080
 
 MMDEBSTRAP_ARGS = ("--variant=minbase", "--include=python3,python3-pip,ca-certificates", "bookworm", "-")
-# What `docker import` cannot take from a rootfs tarball: a default locale for Python's I/O.
-LOCAL_BASE_CHANGES = ("ENV LANG=C.UTF-8",)
+# What `docker import` cannot take from a rootfs tarball: the usual PATH and a UTF-8 locale.
+LOCAL_BASE_CHANGES = ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8")
 
 # Wheels must run on both bases: CPython 3.11, glibc <= 2.36 (Debian bookworm), x86_64.
 WHEEL_PYTHON_VERSION = "3.11"
@@ -421,7 +421,8 @@ def _build_with_recipe(
             forcerm=True,
         )
     except docker.errors.BuildError as exc:
-        raise ImageBuildError(f"building {tag} failed: {exc.msg.strip()} | {_log_tail(exc.build_log)}") from None
+        error = exc.msg.strip()
+        raise ImageBuildError(f"building {tag} failed: {error} | {_log_tail(exc.build_log, error)}") from None
     except docker.errors.APIError as exc:
         raise ImageBuildError(f"building {tag} failed: {exc.explanation or exc}") from None
     log.info("built %s in %.1fs", tag, time.monotonic() - started)
@@ -431,12 +432,15 @@ def _build_with_recipe(
     return tag
 
 
-def _log_tail(build_log: Iterable[dict[str, Any]], lines: int = 4) -> str:
+def _log_tail(build_log: Iterable[dict[str, Any]], error: str, lines: int = 3) -> str:
+    """The last lines the build printed, without the builder's own bookkeeping and the error."""
     text: list[str] = []
     for entry in build_log:
-        chunk = entry.get("stream") or entry.get("error") or ""
-        text.extend(line.strip() for line in chunk.splitlines() if line.strip())
-    return " | ".join(text[-lines:])[:600] or "(no build output)"
+        for line in (entry.get("stream") or "").splitlines():
+            line = line.strip()
+            if line and not line.startswith(("--->", "Removing intermediate container")) and line != error:
+                text.append(line)
+    return " | ".join(text[-lines:])[-600:] or "(no build output)"
 
 
 def _remove_quietly(client: docker.DockerClient, image: str) -> None:
