@@ -245,6 +245,25 @@ def test_records_keyed_planted_differences(session: SessionBuilder, tmp_path: Pa
     assert_no_scratch_tables(con)
 
 
+def test_records_deep_nesting_and_array_lengths(session: SessionBuilder) -> None:
+    def doc(e: int, tags: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"id": 1, "a": {"b": {"c": 1, "d": [{"e": e, "f": [1, 2]}], **(extra or {})}}, "tags": tags}
+
+    control = session.load("1.0", "read", [record("s", doc(1, ["x", "y"]))])
+    target = session.load("2.0", "read", [record("s", reordered(doc(2, ["x", "y", "z"], {"g": {}})))])
+    result = compare_records(session.connect(), control, target, {"s": [["id"]]})
+    (example,) = result.streams["s"].examples
+    assert example["differences"] == [
+        {"path": "$.a.b.d[0].e", "change": "changed", "control": 1, "target": 2},
+        {"path": "$.a.b.g", "change": "added", "control": None, "target": {}},
+        {"path": "$.tags[2]", "change": "added", "control": None, "target": "z"},
+    ]
+    assert {(f.path, f.change) for f in result.streams["s"].field_diffs} == {
+        ("$.a.b.d[*].e", "changed"), ("$.a.b.g", "added"), ("$.tags[*]", "added"),
+    }  # fmt: skip
+    assert result.streams["s"].top_level_field_diffs == {"a": 1, "tags": 1}
+
+
 def test_records_max_examples_limits_each_kind(session: SessionBuilder) -> None:
     control = session.load("1.0", "read", [record("s", {"id": i, "v": 0}) for i in range(100)])
     target = session.load("2.0", "read", [record("s", {"id": i, "v": 1}) for i in range(100)])
@@ -328,6 +347,13 @@ def test_records_multiset_identical_when_only_key_order_differs(session: Session
     result = compare_records(session.connect(), control, target)
     assert result.passed and result.findings == []
     assert result.streams["m"].missing_in_target == 0
+
+
+def test_records_multiset_null_is_not_absent_and_empty_containers_differ(session: SessionBuilder) -> None:
+    control = session.load("1.0", "read", [record("m", r) for r in ({"a": None, "b": 1}, {"o": {}}, {"n": 1})])
+    target = session.load("2.0", "read", [record("m", r) for r in ({"b": 1}, {"o": []}, {"n": 1.0})])
+    result = compare_records(session.connect(), control, target)
+    assert (result.streams["m"].missing_in_target, result.streams["m"].extra_in_target) == (3, 3)
 
 
 def test_records_ignore_fields(session: SessionBuilder) -> None:

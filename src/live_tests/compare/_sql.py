@@ -16,6 +16,9 @@ from live_tests.compare.diff import ExecutionKey
 # Replace array indices in a JSON path so paths of different elements count together.
 WILDCARD_INDEX_SQL = r"regexp_replace({0}, '\[[0-9]+\]', '[*]', 'g')"
 
+# A JSON value's type, as json_type/json_tree name it, is a container's.
+CONTAINER_TYPES = "('OBJECT', 'ARRAY')"
+
 # Separators of the flat canonical form; JSON text escapes these control characters, so a
 # separator can never come from a value.
 _FIELD_SEP = "chr(31)"
@@ -83,6 +86,14 @@ def canonical_sql(source: str, ids: str, json_col: str, exclude_patterns: Sequen
         GROUP BY {grouped}"""
 
 
+def key_segments_sql(keys: str) -> str:
+    """For each object key in `keys` (a query with column k): its path segment (`.a`, `."b c"`) and
+    its JSON pointer (`/a`). DuckDB formats the segment, so paths read like json_tree's."""
+    return f"""
+        SELECT d.k, substr(j.fullkey, 2) AS seg, '/' || replace(replace(d.k, '~', '~0'), '/', '~1') AS ptr
+        FROM ({keys}) d, json_tree(json_object(d.k, 0)) j WHERE j.fullkey <> '$'"""
+
+
 class Scratch:
     """Temporary tables of one comparison, dropped on exit (names are unique per instance)."""
 
@@ -97,6 +108,12 @@ class Scratch:
         if name not in self._tables:
             self._tables.append(name)
         return name
+
+    def drop(self, name: str) -> None:
+        """Drop a table early (e.g. a large intermediate) instead of at exit."""
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        if name in self._tables:
+            self._tables.remove(name)
 
     def __enter__(self) -> Scratch:
         return self
