@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import time
@@ -40,7 +41,7 @@ from live_tests.proxy import (
 )
 from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE, ensure_proxy_image, fetch_wheels
 from live_tests.store.http_flows import load_http_flows
-from tests.conftest import leftovers
+from tests.conftest import DEMO_DIR, leftovers, run_cli
 
 API = "https://api.demo-shop.example"
 CLIENT_IMAGE = "live-tests-test/https-client:1"
@@ -146,12 +147,12 @@ def client_image(docker_client: docker.DockerClient, base_image: str) -> str:
     return CLIENT_IMAGE
 
 
-def _start_upstream(client: docker.DockerClient, base_image: str) -> Upstream:
+def _start_upstream(client: docker.DockerClient, base_image: str, script: str = FAKE_UPSTREAM) -> Upstream:
     name = f"live-tests-test-upstream-{uuid.uuid4().hex[:8]}"
     network = client.networks.create(name, labels=labels("test-upstream", "upstream"))
     container = client.containers.run(
         base_image,
-        ["python3", "-u", "-c", FAKE_UPSTREAM],
+        ["python3", "-u", "-c", script],
         name=name,
         network=network.name,
         ports={"8000/tcp": None},
@@ -195,14 +196,14 @@ def run_connector(
     client: docker.DockerClient,
     image: str,
     attachment: ProxyAttachment,
-    script: str,
+    script: str | list[str],
     run_id: str,
     env: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Do what the runner does with a ProxyAttachment, then run `script`; its JSON lines."""
+    """Do what the runner does with a ProxyAttachment, then run `script` (Python, or a command); its JSON lines."""
     container = client.containers.create(
         image,
-        ["python3", "-c", script],
+        ["python3", "-c", script] if isinstance(script, str) else script,
         network=attachment.network,
         environment={**attachment.environment, **(env or {})},
         labels=labels(run_id, "connector"),
@@ -590,3 +591,144 @@ def test_host_side_names_match_the_addon() -> None:
     )
     assert (http_flows.FLOWS_FILE, http_flows.CAPTURE_FILE) == (proxy.FLOWS_FILE, proxy.CAPTURE_FILE)
     assert Path(live_tests_addon.__file__).name == proxy.ADDON_FILE
+
+
+# A JVM client (HttpURLConnection): it reads neither *_PROXY nor PEM bundles, only JAVA_TOOL_OPTIONS.
+FETCH_JAVA = r"""
+import java.io.InputStream;
+import java.net.HttpURLConnection;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+
+public class Fetch {
+    static String quote(String s) {
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n").replace("\r", "") + "\"";
+    }
+
+    public static void main(String[] args) throws Exception {
+        for (String url : args) {
+            try {
+                HttpURLConnection connection = (HttpURLConnection) new URL(url).openConnection();
+                connection.setConnectTimeout(20000);
+                connection.setReadTimeout(20000);
+                int status = connection.getResponseCode();
+                InputStream in = status >= 400 ? connection.getErrorStream() : connection.getInputStream();
+                String body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                String line = "{\"url\": " + quote(url) + ", \"status\": " + status;
+                System.out.println(line + ", \"body\": " + quote(body) + "}");
+            } catch (Exception e) {
+                String line = "{\"url\": " + quote(url) + ", \"status\": null";
+                System.out.println(line + ", \"error\": " + quote(e.toString()) + "}");
+            }
+        }
+    }
+}
+"""
+JAVA_CLIENT_IMAGE = "live-tests-test/java-client:1"
+
+
+@pytest.fixture(scope="module")
+def java_client_image(docker_client: docker.DockerClient, base_image: str) -> str:
+    """The base image plus a small JVM (jlink of the host's JDK) and a compiled HTTPS client."""
+    with tempfile.TemporaryDirectory() as context:
+        source = Path(context, "Fetch.java")
+        source.write_text(FETCH_JAVA)
+        subprocess.run(["javac", "--release", "17", "-d", context, str(source)], check=True, capture_output=True)
+        subprocess.run(
+            ["jlink", "--add-modules", "java.base,jdk.crypto.ec", "--output", f"{context}/jre", "--strip-debug",
+             "--no-header-files", "--no-man-pages"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        Path(context, "Dockerfile").write_text(
+            f"FROM {base_image}\nCOPY jre /opt/jre\nCOPY Fetch.class /app/\nENV PATH=/opt/jre/bin:$PATH\n"
+        )
+        docker_client.images.build(path=context, tag=JAVA_CLIENT_IMAGE, rm=True, network_mode="none")
+    return JAVA_CLIENT_IMAGE
+
+
+@pytest.mark.docker
+def test_a_jvm_connector_goes_through_the_proxy_and_trusts_the_ca(
+    docker_client: docker.DockerClient, proxy_image: str, java_client_image: str, upstream: Upstream, tmp_path: Path
+) -> None:
+    run_id = f"proxy-java-{uuid.uuid4().hex[:6]}"
+    settings = ProxySettings(image=proxy_image, options={"map_remote": (upstream.map_remote,)})
+    inputs = _inputs(tmp_path, java_client_image, run_id)
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+        assert attachment is not None
+        assert "-Dhttps.proxyHost=live-tests-proxy" in attachment.environment["JAVA_TOOL_OPTIONS"]
+        answers = run_connector(
+            docker_client,
+            java_client_image,
+            attachment,
+            ["java", "-cp", "/app", "Fetch", f"{API}/v1/from-java?q=1"],
+            run_id,
+        )
+    assert answers[0]["status"] == 200, answers
+    assert json.loads(answers[0]["body"])["served"] == "GET /v1/from-java?q=1"
+    rows = flows_table(inputs)
+    assert [(r["method"], r["url"], r["status"], r["error"]) for r in rows] == [
+        ("GET", f"{API}/v1/from-java?q=1", 200, None)
+    ]
+    assert leftovers(docker_client, run_id) == []
+
+
+@pytest.mark.docker
+def test_debug_cli_captures_then_replays_the_demo_offline(
+    docker_client: docker.DockerClient, demo_images: tuple[str, str], proxy_image: str, tmp_path: Path
+) -> None:
+    """`live-tests debug` end to end: the demo connector in HTTP mode, the demo's fake API behind map_remote."""
+    from live_tests.images import FAKE_API_IMAGE, FAKE_API_PORT
+
+    v1, v2 = demo_images
+    inputs = ["--config-path", DEMO_DIR / "config_http.json", "--catalog-path", DEMO_DIR / "configured_catalog.json"]
+    fake = docker_client.containers.run(
+        FAKE_API_IMAGE, ports={f"{FAKE_API_PORT}/tcp": None}, labels=labels("test-fake-api", "upstream"), detach=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while b"listening" not in fake.logs():
+            assert time.monotonic() < deadline, fake.logs()
+            time.sleep(0.1)
+        fake.reload()
+        port = fake.attrs["NetworkSettings"]["Ports"][f"{FAKE_API_PORT}/tcp"][0]["HostPort"]
+        mapping = rf"map_remote=|https://api\.demo-shop\.example|http://host.docker.internal:{port}"
+        capture = run_cli("debug", "read", "-c", v1, *inputs, "--output-dir", tmp_path, "--run-id", "capture",
+                          "--proxy-option", mapping)  # fmt: skip
+        assert capture.returncode == 0, capture.stdout + capture.stderr
+    finally:
+        fake.remove(force=True)
+    recording = tmp_path / "capture" / "source-demo" / "read" / "1.0.0" / "http_dump.har"
+    replay = run_cli("debug", "read", "-c", v1, "-c", v2, *inputs, "--output-dir", tmp_path, "--run-id", "replay",
+                     "--http-replay", recording)  # fmt: skip
+    # 1.0.0 asks what it asked before and gets it from the recording; 2.0.0 asks new things and is refused.
+    assert replay.returncode == 1
+    output = (replay.stdout + replay.stderr).replace("\n", "")
+    assert "returned HTTP 599: live-tests replay: no recorded response for GET" in output, output
+    with duckdb.connect(str(tmp_path / "replay" / "duck.db"), read_only=True) as con:
+        summary = con.execute(
+            """SELECT version, count(*), bool_and(cache_hit), list(DISTINCT status ORDER BY status),
+                      count(*) FILTER (WHERE error LIKE 'unmatched%')
+               FROM http_flows GROUP BY version ORDER BY version"""
+        ).fetchall()
+        assert summary[0][0] == "1.0.0" and summary[0][2:] == (True, [200], 0) and summary[0][1] > 1
+        assert summary[1][0] == "2.0.0" and summary[1][2:] == (False, [599], summary[1][1])
+        captures = con.execute("SELECT version, capture_enabled, mode FROM http_captures ORDER BY version").fetchall()
+        assert captures == [("1.0.0", True, "replay"), ("2.0.0", True, "replay")]
+        records = con.execute("SELECT version, count(*) FROM records GROUP BY version").fetchall()
+        assert records == [("1.0.0", 120)]
+    with duckdb.connect(str(tmp_path / "capture" / "duck.db"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM records").fetchone() == (120,)
+
+    off = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", "off", "--disable-proxy")
+    assert off.returncode == 0, off.stderr
+    assert "HTTP capture: off (--disable-proxy)" in off.stdout + off.stderr
+    artifacts = tmp_path / "off" / "source-demo" / "spec" / "1.0.0"
+    assert not (artifacts / "http_dump.mitm").exists()
+    with duckdb.connect(str(tmp_path / "off" / "duck.db"), read_only=True) as con:
+        assert con.execute("SELECT capture_enabled, mode FROM http_captures").fetchall() == [(False, "disabled")]
+
+    bad = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", "bad", "--proxy-option", "nope=1")
+    assert bad.returncode == 2 and bad.stderr.strip() == "Error: --proxy-option nope=1: Unknown option(s): nope"
+    for run_id in ("capture", "replay", "off", "bad"):
+        assert leftovers(docker_client, run_id) == []

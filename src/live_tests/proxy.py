@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import posixpath
+import struct
 import tarfile
 import tempfile
 import threading
@@ -60,6 +62,8 @@ _RECORDING_DIR = f"{_ROOT}/recording"
 # Inside the connector container.
 CA_BUNDLE_PATH = "/etc/live-tests/ca-bundle.pem"
 CA_CERT_PATH = "/etc/live-tests/mitmproxy-ca-cert.pem"
+TRUSTSTORE_PATH = "/etc/live-tests/truststore.jks"
+TRUSTSTORE_PASSWORD = "changeit"  # a truststore holds no secret; Java just wants a password
 
 # Options the stage sets itself; the rest of mitmproxy's options are the user's (--proxy-option).
 _RESERVED_OPTIONS = frozenset(
@@ -326,6 +330,29 @@ def append_ca_to_bundle(container: Any, path: str, cert_pem: bytes) -> bool:
     return False
 
 
+def java_truststore(cert_pem: bytes, password: str = TRUSTSTORE_PASSWORD) -> bytes:
+    """A JKS truststore holding the CA as a trusted certificate (any JVM reads JKS).
+
+    Layout: magic, version 2, entry count, per entry (tag 2 = trusted cert, alias, date,
+    certificate type and DER), then SHA-1 over the password (UTF-16BE), "Mighty Aphrodite" and
+    everything before: the integrity check Java runs when a password is given.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+
+    def utf(text: str) -> bytes:
+        data = text.encode()
+        return struct.pack(">H", len(data)) + data
+
+    body = struct.pack(">III", 0xFEEDFEED, 2, 1)
+    body += struct.pack(">I", 2) + utf("live-tests-ca") + struct.pack(">q", int(time.time() * 1000))
+    body += utf("X.509") + struct.pack(">I", len(der)) + der
+    digest = hashlib.sha1(password.encode("utf-16-be") + b"Mighty Aphrodite" + body).digest()
+    return body + digest
+
+
 def connector_environment(trust: ImageTrust, image_env: Sequence[str] = ()) -> dict[str, str]:
     env = {
         "HTTP_PROXY": PROXY_URL,
@@ -340,12 +367,18 @@ def connector_environment(trust: ImageTrust, image_env: Sequence[str] = ()) -> d
         "NODE_EXTRA_CA_CERTS": CA_CERT_PATH,
     }
     if trust.java:
-        # The JVM ignores *_PROXY variables; its truststore is not patched (see README).
+        # The JVM reads neither *_PROXY nor the PEM bundles: system properties and a truststore.
         existing = next((e.split("=", 1)[1] for e in image_env if e.startswith("JAVA_TOOL_OPTIONS=")), "")
-        java_proxy = " ".join(
-            f"-D{scheme}.proxyHost={PROXY_ALIAS} -D{scheme}.proxyPort={PROXY_PORT}" for scheme in ("http", "https")
-        )
-        env["JAVA_TOOL_OPTIONS"] = f"{existing} {java_proxy} -Dhttp.nonProxyHosts=".strip()
+        properties = {
+            "http.proxyHost": PROXY_ALIAS,
+            "http.proxyPort": str(PROXY_PORT),
+            "https.proxyHost": PROXY_ALIAS,
+            "https.proxyPort": str(PROXY_PORT),
+            "javax.net.ssl.trustStore": TRUSTSTORE_PATH,
+            "javax.net.ssl.trustStorePassword": TRUSTSTORE_PASSWORD,
+            "javax.net.ssl.trustStoreType": "JKS",
+        }
+        env["JAVA_TOOL_OPTIONS"] = " ".join([existing, *(f"-D{k}={v}" for k, v in properties.items())]).strip()
     return env
 
 
@@ -464,7 +497,11 @@ def _start_proxy(
     return ProxyAttachment(
         network=internal.name,
         environment=connector_environment(trust, image_env),
-        extra_files={CA_BUNDLE_PATH: session.bundle(), CA_CERT_PATH: session.cert_pem},
+        extra_files={
+            CA_BUNDLE_PATH: session.bundle(),
+            CA_CERT_PATH: session.cert_pem,
+            **({TRUSTSTORE_PATH: java_truststore(session.cert_pem)} if trust.java else {}),
+        },
         prepare=prepare,
     )
 
