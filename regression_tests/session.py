@@ -1,0 +1,244 @@
+"""One regression session: the control and target executions of each command, run once, on demand.
+
+The first test that needs a command runs it on both versions concurrently (through the pipeline,
+behind the proxy unless disabled); every other test of the session reuses the results and the
+comparisons computed from them. All messages land in the session's duck.db.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import duckdb
+import orjson
+
+from live_tests.compare import RecordsComparison, compare_records
+from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
+from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionResult
+from live_tests.pipeline import run_executions
+from live_tests.proxy import ProxySessionCA
+from live_tests.regression_tests.settings import SuiteSettings
+from live_tests.secrets import SecretMasker, secret_values
+from live_tests.store.session_db import MEMORY_LIMIT_MB, SessionDatabase
+
+ARTIFACTS_DIR = "command_execution_artifacts"
+DB_FILE = "duck.db"
+
+
+@dataclass(frozen=True)
+class ExecutionPair:
+    """The control and target executions of one command."""
+
+    command: Command
+    control: ExecutionResult
+    target: ExecutionResult
+
+    @property
+    def control_key(self) -> tuple[str, str, str]:
+        return self.control.inputs.key
+
+    @property
+    def target_key(self) -> tuple[str, str, str]:
+        return self.target.inputs.key
+
+    def failures(self) -> list[str]:
+        """One line per side that did not succeed."""
+        lines = []
+        for side, result in (("control", self.control), ("target", self.target)):
+            if not result.success:
+                connector, version, command = result.inputs.key
+                lines.append(f"{side} {connector}:{version} `{command}` {result.failure_reason}")
+        return lines
+
+
+class RegressionSession:
+    def __init__(self, settings: SuiteSettings) -> None:
+        self.settings = settings
+        self.session_dir = settings.session_dir
+        self.db_path = settings.session_dir / DB_FILE
+        self._client: docker.DockerClient | None = None
+        self._proxy_ca: ProxySessionCA | None = None
+        self._pairs: dict[Command, ExecutionPair] = {}
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._masker: SecretMasker | None = None
+        self._records: dict[Command, RecordsComparison] = {}
+        self.started = False
+        self.frozen = False  # set at the end (or on Ctrl-C): no more containers
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Engine reachable, images present (proxy image built if needed); EngineError says what to do."""
+        client = connect()
+        for image in (self.settings.control, self.settings.target):
+            ensure_image(client, image.reference)
+        if self.settings.proxy.enabled:
+            from live_tests.images import ImageBuildError, ensure_base_image
+            from live_tests.proxy_image.image import ensure_proxy_image
+
+            try:
+                ensure_proxy_image(client, self.settings.proxy.image, ensure_base_image(client))
+            except ImageBuildError as exc:
+                raise EngineError(str(exc)) from None
+        self._client = client
+        self.session_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.write_catalog()
+        self.started = True
+
+    # --- executions ------------------------------------------------------------------------
+
+    def artifacts_dir(self, command: Command, version: str) -> Path:
+        return self.session_dir / ARTIFACTS_DIR / self.settings.connector / command.value / version
+
+    def pair(self, command: Command) -> ExecutionPair:
+        """Both executions of `command`, run now if they have not run yet in this session."""
+        if command not in self._pairs:
+            if command is not Command.SPEC:
+                # The secrets to mask come from the spec: know them before anything else runs,
+                # so that masking never has to run containers (and reopen duck.db) mid-test.
+                _ = self.masker
+            self._pairs[command] = self._run(command)
+        return self._pairs[command]
+
+    def ran(self, command: Command) -> bool:
+        return command in self._pairs
+
+    def _run(self, command: Command) -> ExecutionPair:
+        if self._client is None or self.frozen:
+            raise RuntimeError(f"the regression session cannot run `{command.value}` now (not started or finished)")
+        s = self.settings
+        given = {"config": s.config_path, "catalog": s.catalog_path, "state": s.state_path}
+        inputs = {kind: path for kind, path in given.items() if kind in command.required_inputs}
+        executions = [
+            ExecutionInputs(
+                connector=image,
+                command=command,
+                inputs=ConnectorInputs(**inputs),
+                artifacts_dir=self.artifacts_dir(command, image.version),
+                run_id=s.run_id,
+                timeout_s=s.timeout_s,
+            )
+            for image in (s.control, s.target)
+        ]
+        if s.proxy.enabled and self._proxy_ca is None:
+            self._proxy_ca = ProxySessionCA.generate(s.run_id)
+        self._close_query_connection()  # the loader needs the database file to itself
+        with SessionDatabase(self.db_path) as db:
+            control, target = run_executions(
+                self._client, db, executions, max_parallel=2, proxy=s.proxy, proxy_ca=self._proxy_ca
+            )
+        self._records.pop(command, None)
+        return ExecutionPair(command, control, target)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def query(self) -> duckdb.DuckDBPyConnection:
+        """The connection comparisons and checks query (duck.db; created empty if nothing ran yet)."""
+        if self._con is None:
+            if not self.db_path.exists():
+                SessionDatabase(self.db_path).close()  # creates the tables the report expects
+            self._con = duckdb.connect(str(self.db_path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB"})
+            self._con.execute("SET enable_progress_bar = false")  # pytest's output is not a terminal UI
+        return self._con
+
+    def _close_query_connection(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            self._con = None
+
+    def records_comparison(self, command: Command) -> RecordsComparison:
+        """Control vs target records of a read command; computed once, shared by the read tests."""
+        pair = self.pair(command)
+        if command not in self._records:
+            self._records[command] = compare_records(
+                self.query(), pair.control_key, pair.target_key, self.primary_keys()
+            )
+        return self._records[command]
+
+    def configured_streams(self) -> list[dict[str, Any]]:
+        catalog = self.settings.configured_catalog or {}
+        return [s for s in catalog.get("streams", []) if isinstance(s, dict) and isinstance(s.get("stream"), dict)]
+
+    def primary_keys(self) -> dict[str, list[list[str]]]:
+        """stream -> primary key paths: the configured `primary_key`, else the source-defined one."""
+        keys = {}
+        for configured in self.configured_streams():
+            key = configured.get("primary_key") or configured["stream"].get("source_defined_primary_key") or []
+            paths = [[p] if isinstance(p, str) else list(p) for p in key]
+            if paths:
+                keys[configured["stream"]["name"]] = paths
+        return keys
+
+    def has_table(self, name: str) -> bool:
+        row = (
+            self.query()
+            .execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'"
+                " AND table_catalog = current_database()",
+                [name],
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def last_message(self, table: str, column: str, key: tuple[str, str, str]) -> Any:
+        """The last message of a kind (spec, catalog) of one execution, parsed; None if there is none."""
+        con = self.query()
+        if not self.has_table(table):
+            return None
+        row = con.execute(
+            f"SELECT {column}::VARCHAR FROM {table} WHERE connector = ? AND version = ? AND command = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            list(key),
+        ).fetchone()
+        return orjson.loads(row[0]) if row and row[0] is not None else None
+
+    # --- secrets ---------------------------------------------------------------------------
+
+    @property
+    def masker(self) -> SecretMasker:
+        """Masks the config's secrets: values at `airbyte_secret` properties of the specs.
+
+        Needs the specs: the spec executions run now if they have not (once per session).
+        Without any spec, values of properties whose name looks secret are masked instead.
+        """
+        if self._masker is None:
+            self._masker = SecretMasker()  # re-entrancy guard: masking while running spec masks nothing
+            self._masker = self._build_masker()
+        return self._masker
+
+    def _build_masker(self) -> SecretMasker:
+        if self.settings.config_path is None:
+            return SecretMasker()
+        config = orjson.loads(self.settings.config_path.read_bytes())
+        specs: list[Any] = []
+        if self.started:
+            with contextlib.suppress(Exception):  # a failed spec run: fall back to property names
+                pair = self.pair(Command.SPEC)
+                for key in (pair.control_key, pair.target_key):
+                    spec = self.last_message("spec", "spec", key)
+                    if isinstance(spec, dict) and isinstance(spec.get("connectionSpecification"), dict):
+                        specs.append(spec["connectionSpecification"])
+        values: list[str] = []
+        for spec in specs:
+            values += secret_values(spec, config)
+        if not specs:
+            values += secret_values(None, config)
+        return SecretMasker.of(values)
+
+    def mask(self, text: str) -> str:
+        return self.masker.mask_text(text)
+
+    # --- teardown --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database and remove anything of this run left on the engine."""
+        self._close_query_connection()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                remove_leftovers(self._client, self.settings.run_id)

@@ -1,0 +1,80 @@
+"""End of a session: the reports, then the secrets scrub over the whole session folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from live_tests.regression_tests.session import RegressionSession
+from live_tests.report import Outcome, TestResult, build_report_context, write_reports
+from live_tests.secrets import ScrubReport, scrub_session
+
+
+@dataclass
+class SessionSummary:
+    session_dir: Path
+    reports: dict[str, Path] = field(default_factory=dict)
+    verdict: str = ""
+    counts: dict[Outcome, int] = field(default_factory=dict)
+    scrub: ScrubReport = field(default_factory=ScrubReport)
+    secrets: int = 0
+    short_secrets: int = 0
+    error: str | None = None
+
+
+SUMMARY_KEY = pytest.StashKey[SessionSummary]()
+
+
+def finish_session(session: RegressionSession, results: list[TestResult], interrupted: bool) -> SessionSummary:
+    """Write report.html/.md/.json, close everything, mask the secrets in every file. Never raises."""
+    summary = SessionSummary(session.session_dir)
+    if interrupted:
+        session.frozen = True  # Ctrl-C: no new container, even to learn the secrets from the spec
+    masker = session.masker
+    s = session.settings
+    try:
+        context = build_report_context(
+            session.query(),
+            connector=s.connector,
+            control_version=s.control.version,
+            target_version=s.target.version,
+            run_id=s.run_id,
+            test_results=results,
+            configured_streams=[c["stream"]["name"] for c in session.configured_streams()],
+            pr_url=s.pr_url,
+            evaluation_mode=s.evaluation_mode,
+            http_capture=s.proxy.enabled,
+        )
+        summary.reports = write_reports(session.session_dir, context)
+        summary.verdict = context.verdict
+        summary.counts = context.outcome_counts
+    except Exception as exc:  # the scrub below must happen whatever went wrong
+        summary.error = f"could not write the reports: {type(exc).__name__}: {masker.mask_text(str(exc))}"
+    finally:
+        session.frozen = True
+        session.close()
+        summary.scrub = scrub_session(session.session_dir, masker)
+        summary.secrets, summary.short_secrets = len(masker.secrets), len(masker.skipped)
+    return summary
+
+
+def terminal_lines(summary: SessionSummary) -> list[str]:
+    lines = [f"Session folder: {summary.session_dir}"]
+    if summary.reports:
+        lines.append(f"Report: {summary.reports['html']}  (also report.md, report.json)")
+        shown = ", ".join(f"{n} {o.value}" for o, n in summary.counts.items() if n)
+        lines.append(f"Verdict: {summary.verdict} ({shown or 'no tests'})")
+    if summary.error:
+        lines.append(summary.error)
+    scrub = summary.scrub
+    if summary.secrets:
+        lines.append(
+            f"Secrets: {summary.secrets} config value(s) masked in {len(scrub.files_masked)} file(s),"
+            f" {len(scrub.binary_dumps_masked)} .mitm dump(s) (same-length masks) and"
+            f" {scrub.database_cells_masked} duck.db cell(s)"
+        )
+    if summary.short_secrets:
+        lines.append(f"Warning: {summary.short_secrets} secret value(s) shorter than 4 characters were not masked")
+    return lines
