@@ -13,6 +13,7 @@ from typing import NoReturn
 import click
 import docker
 
+from live_tests.cli_regression import regression
 from live_tests.connector_inputs import connector_inputs
 from live_tests.console import console, live_progress, summary_console, summary_table
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
@@ -249,6 +250,9 @@ def images_connector(requirement: str, tag: str | None) -> None:
     if not package or not version:
         fail(f"{requirement!r}: give PACKAGE==VERSION, e.g. airbyte-source-faker==7.2.1")
     _build(requirement, lambda client, base: [build_pypi_connector_image(client, package, version, base, tag=tag)])
+
+
+cli.add_command(regression)
 
 
 def main() -> None:
