@@ -65,6 +65,8 @@ def live_tests_read(workdir: Path, config: Path, catalog: Path, run_id: str) -> 
         sys.executable, "-m", "live_tests.cli", "debug", "read", "-c", IMAGE,
         "--config-path", str(config), "--catalog-path", str(catalog),
         "--output-dir", str(workdir / "out"), "--run-id", run_id,
+        # The runner and the store are measured here; the proxy has nothing to capture from this source.
+        "--disable-proxy",
     ]  # fmt: skip
 
 
