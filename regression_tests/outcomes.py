@@ -24,6 +24,8 @@ from live_tests.secrets import scrub_tree
 
 # Failing findings listed in a failure message; all of them are in the diff files.
 _MESSAGE_FINDINGS = 10
+# ...and in the one-line message of the report's test list.
+_REPORT_MESSAGE_FINDINGS = 3
 
 SESSION_KEY = pytest.StashKey[RegressionSession]()
 RESULTS_KEY = pytest.StashKey[dict[str, TestResult]]()
@@ -55,6 +57,7 @@ class TestFindings:
     failing: list[Finding] = field(default_factory=list)
     diff_files: list[Path] = field(default_factory=list)
     tolerated: bool = False  # failing findings let through by diagnostic mode
+    message: str = ""  # one line for the report's test list
 
 
 FINDINGS_KEY = pytest.StashKey[TestFindings]()
@@ -87,7 +90,15 @@ def judge(request: pytest.FixtureRequest, result: Checked, fail_on: FailOn = Fai
         # The comparison's own verdict knows nothing of the test's rules and mode: show the test's.
         (directory / "summary.txt").write_text(summary, encoding="utf-8")
         scrub_tree(directory, session.masker)  # now, not only at session end: a killed run leaks nothing
-    item.stash[FINDINGS_KEY] = TestFindings(summary, differences, failing, files, tolerated)
+    shown = failing or differences
+    message = "; ".join(f.message for f in shown[:_REPORT_MESSAGE_FINDINGS])
+    if len(shown) > _REPORT_MESSAGE_FINDINGS:
+        message += f"; … {len(shown) - _REPORT_MESSAGE_FINDINGS} more"
+    if tolerated:
+        message = f"diagnostic mode: {len(failing)} difference(s) that fail this test in strict mode: {message}"
+    elif differences and not failing:
+        message = f"{len(differences)} non-breaking difference(s): {message}"
+    item.stash[FINDINGS_KEY] = TestFindings(summary, differences, failing, files, tolerated, session.mask(message))
     if tolerated or (differences and not failing):
         item.user_properties.append(("live_tests_outcome", Outcome.PASSED_WITH_FINDINGS.value))
     if failing and not tolerated:
@@ -129,12 +140,18 @@ def require_success(request: pytest.FixtureRequest, pair: ExecutionPair) -> None
 
 
 def _failure_message(report: pytest.TestReport) -> str:
+    """One line: the skip reason, or the start of the failure (up to a stderr tail)."""
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
     text = str(crash.message) if crash is not None else report.longreprtext.strip()
-    return text.removeprefix("Failed: ")
+    lines = []
+    for line in text.removeprefix("Failed: ").splitlines():
+        if "stderr (last lines)" in line or len(lines) == 4:
+            break
+        lines.append(line.strip().removeprefix("- "))
+    return " ".join(line for line in lines if line)
 
 
 def record_report(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -151,14 +168,14 @@ def record_report(item: pytest.Item, report: pytest.TestReport) -> None:
     seen = item.stash.get(FINDINGS_KEY, None)
     docstring = getattr(getattr(item, "obj", None), "__doc__", None) or ""
     message = session.mask(_failure_message(report)) if not report.passed else ""
+    if seen is not None and (report.passed or report.when == "call"):
+        message = seen.message if seen.differences else message
     if report.skipped:
         outcome = Outcome.SKIPPED
     elif report.failed:
         outcome = Outcome.FAILED if report.when == "call" else Outcome.ERROR
     elif seen is not None and seen.differences:
         outcome = Outcome.PASSED_WITH_FINDINGS
-        if seen.tolerated:
-            message = f"diagnostic mode: {len(seen.failing)} difference(s) that fail this test in strict mode"
     else:
         outcome = Outcome.PASSED
     previous = results.get(item.nodeid)

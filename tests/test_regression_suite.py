@@ -152,6 +152,12 @@ def test_demo_versions_strict_outcomes(demo_strict: SuiteRun) -> None:
     assert (report["verdict"], report["blocking"], report["evaluation_mode"]) == ("failed", True, "strict")
     assert report["outcomes"] == {"failed": 8, "error": 0, "passed with findings": 1, "passed": 17, "skipped": 0}
     assert report["pr_url"] == "https://github.com/o/r/pull/1"
+    assert run.test_entry("test_spec_is_compatible")["message"] == (
+        "1 non-breaking difference(s): optional property `page_size` was added"
+    )
+    assert run.test_entry("test_all_control_primary_keys_in_target[read]")["message"] == (
+        "`orders`: 1 control primary keys not in target (e.g. [5,2])"
+    )
     assert f"Session folder: {run.session_dir}" in run.stdout
 
 
