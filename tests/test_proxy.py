@@ -681,6 +681,7 @@ def test_debug_cli_captures_then_replays_the_demo_offline(
     from live_tests.images import FAKE_API_IMAGE, FAKE_API_PORT
 
     v1, v2 = demo_images
+    ids = {name: f"proxy-cli-{name}-{uuid.uuid4().hex[:6]}" for name in ("capture", "replay", "off", "bad")}
     inputs = ["--config-path", DEMO_DIR / "config_http.json", "--catalog-path", DEMO_DIR / "configured_catalog.json"]
     fake = docker_client.containers.run(
         FAKE_API_IMAGE, ports={f"{FAKE_API_PORT}/tcp": None}, labels=labels("test-fake-api", "upstream"), detach=True
@@ -693,19 +694,19 @@ def test_debug_cli_captures_then_replays_the_demo_offline(
         fake.reload()
         port = fake.attrs["NetworkSettings"]["Ports"][f"{FAKE_API_PORT}/tcp"][0]["HostPort"]
         mapping = rf"map_remote=|https://api\.demo-shop\.example|http://host.docker.internal:{port}"
-        capture = run_cli("debug", "read", "-c", v1, *inputs, "--output-dir", tmp_path, "--run-id", "capture",
+        capture = run_cli("debug", "read", "-c", v1, *inputs, "--output-dir", tmp_path, "--run-id", ids["capture"],
                           "--proxy-option", mapping)  # fmt: skip
         assert capture.returncode == 0, capture.stdout + capture.stderr
     finally:
         fake.remove(force=True)
-    recording = tmp_path / "capture" / "source-demo" / "read" / "1.0.0" / "http_dump.har"
-    replay = run_cli("debug", "read", "-c", v1, "-c", v2, *inputs, "--output-dir", tmp_path, "--run-id", "replay",
+    recording = tmp_path / ids["capture"] / "source-demo" / "read" / "1.0.0" / "http_dump.har"
+    replay = run_cli("debug", "read", "-c", v1, "-c", v2, *inputs, "--output-dir", tmp_path, "--run-id", ids["replay"],
                      "--http-replay", recording)  # fmt: skip
     # 1.0.0 asks what it asked before and gets it from the recording; 2.0.0 asks new things and is refused.
     assert replay.returncode == 1
     output = (replay.stdout + replay.stderr).replace("\n", "")
     assert "returned HTTP 599: live-tests replay: no recorded response for GET" in output, output
-    with duckdb.connect(str(tmp_path / "replay" / "duck.db"), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / ids["replay"] / "duck.db"), read_only=True) as con:
         summary = con.execute(
             """SELECT version, count(*), bool_and(cache_hit), list(DISTINCT status ORDER BY status),
                       count(*) FILTER (WHERE error LIKE 'unmatched%')
@@ -717,18 +718,152 @@ def test_debug_cli_captures_then_replays_the_demo_offline(
         assert captures == [("1.0.0", True, "replay"), ("2.0.0", True, "replay")]
         records = con.execute("SELECT version, count(*) FROM records GROUP BY version").fetchall()
         assert records == [("1.0.0", 120)]
-    with duckdb.connect(str(tmp_path / "capture" / "duck.db"), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / ids["capture"] / "duck.db"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM records").fetchone() == (120,)
 
-    off = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", "off", "--disable-proxy")
+    off = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", ids["off"], "--disable-proxy")
     assert off.returncode == 0, off.stderr
     assert "HTTP capture: off (--disable-proxy)" in off.stdout + off.stderr
-    artifacts = tmp_path / "off" / "source-demo" / "spec" / "1.0.0"
+    artifacts = tmp_path / ids["off"] / "source-demo" / "spec" / "1.0.0"
     assert not (artifacts / "http_dump.mitm").exists()
-    with duckdb.connect(str(tmp_path / "off" / "duck.db"), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / ids["off"] / "duck.db"), read_only=True) as con:
         assert con.execute("SELECT capture_enabled, mode FROM http_captures").fetchall() == [(False, "disabled")]
 
-    bad = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", "bad", "--proxy-option", "nope=1")
+    bad = run_cli("debug", "spec", "-c", v1, "--output-dir", tmp_path, "--run-id", ids["bad"],
+                  "--proxy-option", "nope=1")  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.strip() == "Error: --proxy-option nope=1: Unknown option(s): nope"
-    for run_id in ("capture", "replay", "off", "bad"):
+    for run_id in ids.values():
+        assert leftovers(docker_client, run_id) == []
+
+
+# A fake PokeAPI: GET /api/v2/pokemon/ditto answers a (trimmed) real response of pokeapi.co.
+DITTO = {
+    "id": 132,
+    "name": "ditto",
+    "base_experience": 101,
+    "height": 3,
+    "weight": 40,
+    "order": 214,
+    "is_default": True,
+    "abilities": [
+        {"ability": {"name": "limber", "url": "https://pokeapi.co/api/v2/ability/7/"}, "is_hidden": False, "slot": 1},
+        {
+            "ability": {"name": "imposter", "url": "https://pokeapi.co/api/v2/ability/150/"},
+            "is_hidden": True,
+            "slot": 3,
+        },
+    ],
+    "forms": [{"name": "ditto", "url": "https://pokeapi.co/api/v2/pokemon-form/132/"}],
+    "game_indices": [{"game_index": 76, "version": {"name": "red", "url": "https://pokeapi.co/api/v2/version/1/"}}],
+    "held_items": [],
+    "location_area_encounters": "https://pokeapi.co/api/v2/pokemon/132/encounters",
+    "moves": [
+        {
+            "move": {"name": "transform", "url": "https://pokeapi.co/api/v2/move/144/"},
+            "version_group_details": [
+                {
+                    "level_learned_at": 1,
+                    "move_learn_method": {"name": "level-up", "url": "https://pokeapi.co/api/v2/move-learn-method/1/"},
+                    "version_group": {"name": "red-blue", "url": "https://pokeapi.co/api/v2/version-group/1/"},
+                }
+            ],
+        }
+    ],
+    "past_types": [],
+    "species": {"name": "ditto", "url": "https://pokeapi.co/api/v2/pokemon-species/132/"},
+    "sprites": {
+        "front_default": "https://raw.githubusercontent.com/PokeAPI/sprites/master/sprites/pokemon/132.png",
+        "front_shiny": "https://raw.githubusercontent.com/PokeAPI/sprites/master/sprites/pokemon/shiny/132.png",
+        "back_default": "https://raw.githubusercontent.com/PokeAPI/sprites/master/sprites/pokemon/back/132.png",
+        "back_shiny": "https://raw.githubusercontent.com/PokeAPI/sprites/master/sprites/pokemon/back/shiny/132.png",
+    },
+    "stats": [
+        {"base_stat": 48, "effort": 1, "stat": {"name": "hp", "url": "https://pokeapi.co/api/v2/stat/1/"}},
+        {"base_stat": 48, "effort": 0, "stat": {"name": "attack", "url": "https://pokeapi.co/api/v2/stat/2/"}},
+        {"base_stat": 48, "effort": 0, "stat": {"name": "speed", "url": "https://pokeapi.co/api/v2/stat/6/"}},
+    ],
+    "types": [{"slot": 1, "type": {"name": "normal", "url": "https://pokeapi.co/api/v2/type/1/"}}],
+}
+FAKE_POKEAPI = (
+    f"import json\nDITTO = json.loads({json.dumps(DITTO)!r})\n"
+    + r"""
+import http.server
+served = []
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def _send(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/__requests":
+            return self._send(200, served)
+        served.append({"method": "GET", "path": self.path, "host": self.headers.get("Host")})
+        if self.path.rstrip("/") == "/api/v2/pokemon/ditto":
+            return self._send(200, DITTO)
+        self._send(404, {"detail": "Not found."})
+print("upstream ready", flush=True)
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"""
+)
+POKEMON_CATALOG = {
+    "streams": [
+        {
+            "stream": {"name": "pokemon", "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+            "sync_mode": "full_refresh",
+            "destination_sync_mode": "overwrite",
+        }
+    ]
+}
+POKEAPI_IMAGE = "live-tests-test/source-pokeapi:0.2.15"
+
+
+@pytest.mark.docker
+def test_real_cdk_connector_pokeapi_captured_then_replayed_offline(
+    docker_client: docker.DockerClient, base_image: str, proxy_image: str, tmp_path: Path
+) -> None:
+    """airbyte-source-pokeapi 0.2.15 (Airbyte CDK: verifies TLS with certifi) reads https://pokeapi.co/api/v2/pokemon."""
+    from live_tests.images import build_pypi_connector_image
+
+    # Its own pins resolve to a CDK that does not run on Python 3.11; 1.8.0 with pendulum 2 does.
+    overrides = ("airbyte-cdk==1.8.0", "pendulum<3")
+    image = build_pypi_connector_image(
+        docker_client, "airbyte-source-pokeapi", "0.2.15", base_image, tag=POKEAPI_IMAGE, overrides=overrides
+    )
+    (tmp_path / "config.json").write_text(json.dumps({"pokemon_name": "ditto"}))
+    (tmp_path / "catalog.json").write_text(json.dumps(POKEMON_CATALOG))
+    inputs = ["--config-path", tmp_path / "config.json", "--catalog-path", tmp_path / "catalog.json"]
+    ids = {name: f"proxy-poke-{name}-{uuid.uuid4().hex[:6]}" for name in ("capture", "replay")}
+    fake = _start_upstream(docker_client, base_image, FAKE_POKEAPI)
+    try:
+        mapping = rf"map_remote=|https://pokeapi\.co|http://host.docker.internal:{fake.host_port}"
+        capture = run_cli("debug", "read", "-c", image, *inputs, "--output-dir", tmp_path, "--run-id", ids["capture"],
+                          "--proxy-option", mapping, "--timeout", "300")  # fmt: skip
+        assert capture.returncode == 0, capture.stdout + capture.stderr
+        served = [(r["method"], r["path"], r["host"]) for r in fake.served()]
+        assert served == [("GET", "/api/v2/pokemon/ditto", f"host.docker.internal:{fake.host_port}")]
+    finally:
+        _stop_upstream(docker_client, fake)
+    artifacts = tmp_path / ids["capture"] / "source-pokeapi" / "read" / "0.2.15"
+    flows = read_mitm(artifacts / "http_dump.mitm")
+    assert [f.request.pretty_url for f in flows] == ["https://pokeapi.co/api/v2/pokemon/ditto"]
+    assert flows[0].request.host_header == "pokeapi.co"
+    assert json.loads(flows[0].response.content) == DITTO
+
+    # With the fake gone, the same read replays offline from the HAR and emits the same record.
+    replay = run_cli("debug", "read", "-c", image, *inputs, "--output-dir", tmp_path, "--run-id", ids["replay"],
+                     "--http-replay", artifacts / "http_dump.har", "--timeout", "300")  # fmt: skip
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    for run_id, cache_hit in ((ids["capture"], False), (ids["replay"], True)):
+        with duckdb.connect(str(tmp_path / run_id / "duck.db"), read_only=True) as con:
+            records = [(s, json.loads(d)) for s, d in con.execute("SELECT stream, data FROM records").fetchall()]
+            assert [(s, d["name"], d["id"], d["abilities"]) for s, d in records] == [
+                ("pokemon", "ditto", 132, DITTO["abilities"])
+            ]
+            rows = con.execute("SELECT method, url, status, cache_hit, error FROM http_flows ORDER BY seq").fetchall()
+            assert rows == [("GET", "https://pokeapi.co/api/v2/pokemon/ditto", 200, cache_hit, None)]
         assert leftovers(docker_client, run_id) == []
