@@ -8,6 +8,7 @@ build context gets a copy. Any other image that has `mitmdump` on its PATH (e.g.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ DEFAULT_WHEELS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cac
 _SDIST_ONLY = ("pyperclip==1.9.0",)
 _MANYLINUX = ("manylinux2014", "manylinux_2_17", "manylinux_2_28", "manylinux_2_34")
 _PYTHON_VERSION = "3.11"  # the base image's python3 (Debian bookworm)
+RECIPE_LABEL = "live-tests.recipe-hash"
 
 
 def fetch_wheels(architecture: str = "x86_64", cache_dir: Path = DEFAULT_WHEELS_CACHE) -> Path:
@@ -69,16 +71,23 @@ def _run(args: list[str]) -> None:
         raise EngineError(f"could not fetch the proxy image's wheels ({' '.join(args[3:5])}): {last}")
 
 
+def proxy_image_recipe(client: docker.DockerClient, base_image: str) -> str:
+    """What the default image is made of: an image with another recipe is rebuilt."""
+    try:
+        base_id = client.images.get(base_image).id
+    except ImageNotFound:
+        raise EngineError(f"base image {base_image} is not on the engine - build or load it first") from None
+    dockerfile = (resources.files("live_tests.proxy_image") / "Dockerfile").read_bytes()
+    return hashlib.sha256(b"\0".join([dockerfile, MITMPROXY_VERSION.encode(), base_id.encode()])).hexdigest()
+
+
 def build_proxy_image(
     client: docker.DockerClient,
     base_image: str,
     tag: str = DEFAULT_PROXY_IMAGE,
     wheels_cache: Path = DEFAULT_WHEELS_CACHE,
 ) -> None:
-    try:
-        client.images.get(base_image)
-    except ImageNotFound:
-        raise EngineError(f"base image {base_image} is not on the engine - build or load it first") from None
+    recipe = proxy_image_recipe(client, base_image)
     architecture = client.info().get("Architecture", "x86_64")
     wheels = fetch_wheels(architecture, wheels_cache)
     with tempfile.TemporaryDirectory(prefix="live-tests-proxy-build-") as context:
@@ -90,6 +99,7 @@ def build_proxy_image(
                 path=context,
                 tag=tag,
                 buildargs={"BASE_IMAGE": base_image, "MITMPROXY_VERSION": MITMPROXY_VERSION},
+                labels={RECIPE_LABEL: recipe},
                 rm=True,
                 forcerm=True,
                 network_mode="none",
@@ -103,13 +113,14 @@ def build_proxy_image(
 
 
 def ensure_proxy_image(client: docker.DockerClient, image: str, base_image: str) -> None:
-    """Make `image` available: local, else built (the default tag), else pulled (any other)."""
-    try:
-        client.images.get(image)
-        return
-    except ImageNotFound:
-        pass
-    if image == DEFAULT_PROXY_IMAGE:
-        build_proxy_image(client, base_image, image)
-    else:
+    """Make `image` available. The default one is built (again when its recipe changed); any
+    other is used when local, else pulled."""
+    if image != DEFAULT_PROXY_IMAGE:
         ensure_image(client, image)
+        return
+    try:
+        existing = client.images.get(image).labels or {}
+    except ImageNotFound:
+        existing = {}
+    if existing.get(RECIPE_LABEL) != proxy_image_recipe(client, base_image):
+        build_proxy_image(client, base_image, image)
