@@ -19,6 +19,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from live_tests.compare import Finding, Severity
+from live_tests.compare.diff import write_summary_files
 
 _COMBINATORS = ("oneOf", "anyOf", "allOf")
 _SUMMARY_FINDINGS = 50
@@ -76,12 +77,7 @@ class Validation:
         }
 
     def write_diff_files(self, directory: Path) -> list[Path]:
-        directory.mkdir(parents=True, exist_ok=True)
-        summary = directory / "summary.txt"
-        summary.write_text(self.summary_text(), encoding="utf-8")
-        findings = directory / "findings.json"
-        findings.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2, default=str))
-        return [summary, findings]
+        return write_summary_files(directory, self.summary_text(), self.to_dict())
 
 
 def validator_class(schema: Mapping[str, Any]) -> type:

@@ -155,18 +155,26 @@ class Comparison:
 
     def write_diff_files(self, directory: Path) -> list[Path]:
         """Write `summary.txt`, `findings.json` and the comparison's own diff files; return their paths."""
-        directory.mkdir(parents=True, exist_ok=True)
-        summary = directory / "summary.txt"
-        summary.write_text(self.summary_text(), encoding="utf-8")
-        findings = directory / "findings.json"
-        findings.write_bytes(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2 | _ORJSON_OPTS, default=str))
-        return [summary, findings, *self._write_extra_files(directory)]
+        return [
+            *write_summary_files(directory, self.summary_text(), self.to_dict()),
+            *self._write_extra_files(directory),
+        ]
 
     def _write_extra_files(self, directory: Path) -> list[Path]:
         return []
 
 
 _ORJSON_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def write_summary_files(directory: Path, summary_text: str, findings: dict[str, Any]) -> list[Path]:
+    """`summary.txt` (for people) and `findings.json` (for tools) of one result."""
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = directory / "summary.txt"
+    summary.write_text(summary_text, encoding="utf-8")
+    findings_file = directory / "findings.json"
+    findings_file.write_bytes(orjson.dumps(findings, option=orjson.OPT_INDENT_2 | _ORJSON_OPTS, default=str))
+    return [summary, findings_file]
 
 
 def dumps_line(obj: Any) -> bytes:
