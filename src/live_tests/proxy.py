@@ -239,6 +239,7 @@ class ProxySessionCA:
     cert_pem: bytes  # the certificate alone: what connectors must trust
     _trust: dict[str, ImageTrust] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _image_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     @classmethod
     def generate(cls, run_id: str) -> ProxySessionCA:
@@ -259,8 +260,11 @@ class ProxySessionCA:
         return Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + self.cert_pem
 
     def image_trust(self, client: docker.DockerClient, image: str, run_id: str) -> ImageTrust:
+        """Probed once per image; different images are probed concurrently."""
+        image_id = client.images.get(image).id
         with self._lock:
-            image_id = client.images.get(image).id
+            image_lock = self._image_locks.setdefault(image_id, threading.Lock())
+        with image_lock:
             if image_id not in self._trust:
                 self._trust[image_id] = probe_image_trust(client, image, run_id)
             return self._trust[image_id]
