@@ -148,19 +148,20 @@ def test_hung_connector_is_killed_at_the_timeout(demo_images, docker_client, dem
 
 
 def start_hanging_read(tmp_path: Path, run_id: str, config: Path) -> tuple[subprocess.Popen, Path]:
-    """Both demo versions reading; returns once the first record is on disk (they then hang)."""
+    """Both demo versions reading; returns once each has its first record on disk (they then hang)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "live_tests.cli", "debug", "read", "-c", "live-tests/source-demo:1.0.0",
          "-c", "live-tests/source-demo:2.0.0", "--config-path", str(config), "--catalog-path", str(CATALOG),
          "--output-dir", str(tmp_path), "--run-id", run_id],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    records = tmp_path / run_id / "source-demo" / "read" / "1.0.0" / "airbyte_messages" / "records.jsonl"
-    deadline = time.monotonic() + 60
-    while not (records.exists() and records.stat().st_size) and time.monotonic() < deadline:
+    execution = tmp_path / run_id / "source-demo" / "read"
+    both = [execution / version / "airbyte_messages" / "records.jsonl" for version in ("1.0.0", "2.0.0")]
+    deadline = time.monotonic() + 90
+    while not all(r.exists() and r.stat().st_size for r in both) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert records.exists() and records.stat().st_size, "the connector never got to its first record"
-    return process, records
+    assert all(r.exists() and r.stat().st_size for r in both), "a connector never got to its first record"
+    return process, both[0]
 
 
 @pytest.mark.docker
