@@ -98,7 +98,7 @@ class SessionDatabase:
         max_object_size = max(_DEFAULT_MAX_OBJECT_SIZE, result.longest_line_bytes + 1024)
         with self._lock:
             con = self._con
-            con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB + 8 * max_object_size // 2**20}MB'")
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB + 8 * result.longest_line_bytes // 2**20}MB'")
             con.execute("BEGIN TRANSACTION")
             try:
                 for table in SCHEMA:
