@@ -827,13 +827,13 @@ def test_real_cdk_connector_pokeapi_captured_then_replayed_offline(
     docker_client: docker.DockerClient, base_image: str, proxy_image: str, tmp_path: Path
 ) -> None:
     """airbyte-source-pokeapi 0.2.15 (Airbyte CDK: verifies TLS with certifi) reads https://pokeapi.co/api/v2/pokemon."""
-    from live_tests.images import build_pypi_connector_image
-
-    # Its own pins resolve to a CDK that does not run on Python 3.11; 1.8.0 with pendulum 2 does.
-    overrides = ("airbyte-cdk==1.8.0", "pendulum<3")
-    image = build_pypi_connector_image(
-        docker_client, "airbyte-source-pokeapi", "0.2.15", base_image, tag=POKEAPI_IMAGE, overrides=overrides
-    )
+    # Built as a user would. Its own pins resolve to a CDK that does not run on Python 3.11; 1.8.0 with
+    # pendulum 2 does.
+    build = run_cli("images", "connector", "airbyte-source-pokeapi==0.2.15", "--tag", POKEAPI_IMAGE,
+                    "--override", "airbyte-cdk==1.8.0", "--override", "pendulum<3")  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    image = build.stdout.split()[-1]
+    assert image == POKEAPI_IMAGE
     (tmp_path / "config.json").write_text(json.dumps({"pokemon_name": "ditto"}))
     (tmp_path / "catalog.json").write_text(json.dumps(POKEMON_CATALOG))
     inputs = ["--config-path", tmp_path / "config.json", "--catalog-path", tmp_path / "catalog.json"]

@@ -242,14 +242,24 @@ def images_demo() -> None:
 @images.command("connector")
 @click.argument("requirement")
 @click.option("--tag", help="Image tag (default: airbyte/<connector>:<version>).")
-def images_connector(requirement: str, tag: str | None) -> None:
+@click.option(
+    "--override",
+    "overrides",
+    multiple=True,
+    metavar="REQUIREMENT",
+    help="Install these instead of the package's own dependencies (repeatable), e.g. 'airbyte-cdk==1.8.0'.",
+)
+def images_connector(requirement: str, tag: str | None, overrides: tuple[str, ...]) -> None:
     """Build a connector image from PyPI, e.g. airbyte-source-faker==7.2.1."""
     from live_tests.images import build_pypi_connector_image
 
     package, _, version = requirement.partition("==")
     if not package or not version:
         fail(f"{requirement!r}: give PACKAGE==VERSION, e.g. airbyte-source-faker==7.2.1")
-    _build(requirement, lambda client, base: [build_pypi_connector_image(client, package, version, base, tag=tag)])
+    _build(
+        requirement,
+        lambda client, base: [build_pypi_connector_image(client, package, version, base, tag=tag, overrides=overrides)],
+    )
 
 
 cli.add_command(regression)
