@@ -140,6 +140,9 @@ def run_execution(
         container.put_archive("/", _inputs_archive(inputs))
         if prepare is not None:
             prepare(container)
+        if cancel is not None and cancel.is_set():
+            result.interrupted = True
+            return result
         socket = client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
         # The stream may be silent for long; the watchdog below bounds it, not a socket timeout.
         client.api._disable_socket_timeout(socket)
@@ -152,9 +155,6 @@ def run_execution(
         watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
         watchdog.daemon = True
         memory = _PeakMemory(client, container.id)
-        if cancel is not None and cancel.is_set():
-            result.interrupted = True
-            return result
         container.start()
         started = time.monotonic()
         watchdog.start()
