@@ -75,12 +75,7 @@ def compare_catalogs(
                 both_params(c_key, t_key),
             ).fetchall()
         )
-        for side, key in (("control", c_key), ("target", t_key)):
-            if side not in present:
-                result.findings.append(
-                    Finding("catalog_missing", Severity.BREAKING, f"{side} ({key}) produced no CATALOG message")
-                )
-        if len(present) < 2:
+        if not result.both_emitted(present, "CATALOG"):
             return result
         for side, names in con.execute(
             f"SELECT side, list(scope ORDER BY scope) FROM {streams} GROUP BY side"

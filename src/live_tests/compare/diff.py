@@ -104,6 +104,19 @@ class Comparison:
             return "FAILED"
         return "PASSED with differences" if self.has_differences else "PASSED"
 
+    def both_emitted(self, sides: set[str], message_type: str) -> bool:
+        """Record a breaking finding for each side that emitted no `message_type`; True when both did."""
+        for side, key in (("control", self.control), ("target", self.target)):
+            if side not in sides:
+                self.findings.append(
+                    Finding(
+                        f"{message_type.lower()}_missing",
+                        Severity.BREAKING,
+                        f"{side} ({key}) produced no {message_type} message",
+                    )
+                )
+        return len(sides) == 2
+
     def overview_lines(self) -> list[str]:
         """Statistics shown before the findings; subclasses override."""
         return []
