@@ -2,13 +2,15 @@
 
 One table per message kind, each keyed by (connector, version, command) so control and target
 can be compared with SQL; `seq` is the message's position within its kind for that execution.
-Loading is bulk: DuckDB reads the execution's JSONL files itself.
+Loading is bulk: DuckDB reads JSONL files itself (see live_tests.store.execution_load for records
+loaded while the connector streams).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -22,7 +24,9 @@ SCHEMA: dict[str, str] = {
         status VARCHAR, success BOOLEAN, exit_code INTEGER, duration_s DOUBLE,
         time_to_first_record_s DOUBLE, peak_memory_bytes BIGINT, stdout_lines BIGINT,
         error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR""",
-    "records": f"{KEY_COLUMNS}, stream VARCHAR, namespace VARCHAR, emitted_at BIGINT, data JSON",
+    # zstd: DuckDB's default picks a compression per segment by trying several, which costs more
+    # CPU than parsing the records; zstd is cheaper to write and about as fast to scan.
+    "records": f"{KEY_COLUMNS}, stream VARCHAR, namespace VARCHAR, emitted_at BIGINT, data JSON USING COMPRESSION zstd",
     "states": f"{KEY_COLUMNS}, state_type VARCHAR, stream VARCHAR, namespace VARCHAR, state JSON",
     "logs": f"{KEY_COLUMNS}, level VARCHAR, message VARCHAR",
     "traces": f"{KEY_COLUMNS}, trace_type VARCHAR, emitted_at BIGINT, stream VARCHAR, status VARCHAR, trace JSON",
@@ -65,6 +69,7 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "controls": ("{'control': 'JSON'}", "control->>'type', control"),
     "invalid_lines": ("{'line_number': 'BIGINT', 'text': 'VARCHAR'}", "line_number, text"),
 }
+MESSAGE_TABLES: tuple[str, ...] = tuple(_LOADERS)
 
 # DuckDB's default cap on one JSON line; raised to the execution's longest line when needed
 # (a 20 MB record is legal). Not raised blindly: DuckDB sizes its read buffers by it.
@@ -78,65 +83,108 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def max_object_size(longest_line: int) -> int:
+    return max(_DEFAULT_MAX_OBJECT_SIZE, longest_line + 1024)
+
+
+def delete_execution(con: duckdb.DuckDBPyConnection, key: tuple[str, str, str]) -> None:
+    """Forget what an earlier load of this execution put into any table."""
+    for table in SCHEMA:
+        con.execute(f"DELETE FROM {table} WHERE connector = ? AND version = ? AND command = ?", list(key))
+
+
+def insert_messages(
+    con: duckdb.DuckDBPyConnection,
+    key: tuple[str, str, str],
+    table: str,
+    path: Path,
+    *,
+    first_seq: int = 1,
+    longest_line: int = 0,
+) -> None:
+    """Bulk-insert a JSONL file of one message kind; its lines get seq first_seq, first_seq + 1, ..."""
+    columns, select = _LOADERS[table]
+    key_sql = ", ".join(_sql_str(part) for part in key)
+    con.execute(
+        f"""INSERT INTO {table}
+        SELECT {key_sql}, ordinality + {first_seq - 1}, {select}
+        FROM read_json({_sql_str(str(path))}, format = 'newline_delimited', records = true,
+                       columns = {columns}, maximum_object_size = {max_object_size(longest_line)})
+             WITH ORDINALITY"""
+    )
+
+
+def insert_message_files(
+    con: duckdb.DuckDBPyConnection, result: ExecutionResult, tables: Iterable[str] = MESSAGE_TABLES
+) -> None:
+    messages_dir = result.inputs.artifacts_dir / "airbyte_messages"
+    for table in tables:
+        path = messages_dir / f"{table}.jsonl"
+        if path.exists() and path.stat().st_size > 0:
+            insert_messages(con, result.inputs.key, table, path, longest_line=result.longest_line_bytes)
+
+
+def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) -> None:
+    con.execute(
+        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            *result.inputs.key,
+            result.inputs.connector.reference,
+            result.status,
+            result.success,
+            result.exit_code,
+            result.duration_s,
+            result.time_to_first_record_s,
+            result.peak_memory_bytes,
+            result.stdout_lines,
+            result.error,
+            result.stderr_tail,
+            str(result.inputs.artifacts_dir),
+        ],
+    )
+
+
 class SessionDatabase:
-    """duck.db of one run. Thread-safe: executions finishing concurrently load one at a time."""
+    """duck.db of one run. Thread-safe: each execution loads through a connection of its own."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._con = duckdb.connect(str(path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB"})
+        self._memory_limit_mb = MEMORY_LIMIT_MB
+        # One thread per statement: loads run beside the connectors, and executions load side by
+        # side, so more threads per statement only fight for the same cores.
+        self._con = duckdb.connect(str(path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB", "threads": 1})
         for table, columns in SCHEMA.items():
             self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
-    def load(self, result: ExecutionResult) -> None:
-        """Replace the execution's rows with what its artifacts hold."""
-        connector, version, command = result.inputs.key
-        key_sql = f"{_sql_str(connector)}, {_sql_str(version)}, {_sql_str(command)}"
-        where = f"connector = {_sql_str(connector)} AND version = {_sql_str(version)} AND command = {_sql_str(command)}"
-        messages_dir = result.inputs.artifacts_dir / "airbyte_messages"
-        max_object_size = max(_DEFAULT_MAX_OBJECT_SIZE, result.longest_line_bytes + 1024)
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own (for one thread) to this database."""
+        return self._con.cursor()
+
+    def make_room_for(self, longest_line: int) -> None:
+        """DuckDB's JSON reader needs a few buffers the size of the longest line: raise the cap for it."""
+        needed = MEMORY_LIMIT_MB + 8 * longest_line // 2**20
         with self._lock:
-            con = self._con
-            con.execute(f"SET memory_limit = '{MEMORY_LIMIT_MB + 8 * result.longest_line_bytes // 2**20}MB'")
+            if needed > self._memory_limit_mb:
+                self._con.execute(f"SET memory_limit = '{needed}MB'")
+                self._memory_limit_mb = needed
+
+    def load(self, result: ExecutionResult) -> None:
+        """Replace the execution's rows with what its JSONL artifacts hold, in one transaction."""
+        self.make_room_for(result.longest_line_bytes)
+        con = self.connection()
+        try:
             con.execute("BEGIN TRANSACTION")
-            try:
-                for table in SCHEMA:
-                    con.execute(f"DELETE FROM {table} WHERE {where}")
-                for table, (columns, select) in _LOADERS.items():
-                    path = messages_dir / f"{table}.jsonl"
-                    if not path.exists() or path.stat().st_size == 0:
-                        continue
-                    con.execute(
-                        f"""INSERT INTO {table}
-                        SELECT {key_sql}, ordinality, {select}
-                        FROM read_json({_sql_str(str(path))}, format = 'newline_delimited',
-                                       columns = {columns}, maximum_object_size = {max_object_size})
-                             WITH ORDINALITY"""
-                    )
-                con.execute(
-                    "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        connector,
-                        version,
-                        command,
-                        result.inputs.connector.reference,
-                        result.status,
-                        result.success,
-                        result.exit_code,
-                        result.duration_s,
-                        result.time_to_first_record_s,
-                        result.peak_memory_bytes,
-                        result.stdout_lines,
-                        result.error,
-                        result.stderr_tail,
-                        str(result.inputs.artifacts_dir),
-                    ],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            delete_execution(con, result.inputs.key)
+            insert_message_files(con, result)
+            insert_execution(con, result)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
 
     def close(self) -> None:
         with self._lock:
