@@ -125,6 +125,17 @@ class ExecutionInputs:
         return (self.connector.name, self.connector.version, self.command.value)
 
 
+@dataclass(frozen=True)
+class RecordsSegment:
+    """A finished file of record lines, the `lines` records from number `first_seq` on."""
+
+    path: Path
+    first_seq: int
+    lines: int
+    # At least the longest line's length in bytes: the loader sizes its JSON reader by it.
+    longest_line: int
+
+
 @dataclass
 class ExecutionResult:
     """What one execution produced. Messages themselves live in the artifacts and duck.db."""

@@ -30,6 +30,7 @@ from live_tests.proxy import (
     proxy_for_execution,
 )
 from live_tests.runner import ProgressCallback, run_execution
+from live_tests.store.execution_load import ExecutionLoad
 from live_tests.store.http_flows import load_http_flows
 from live_tests.store.session_db import SessionDatabase
 
@@ -72,11 +73,19 @@ def run_executions(
             with contextlib.suppress(Exception):  # a failed control still leaves what it recorded
                 control.future.result()
             cache_from = control.artifacts_dir / MITM_FILE
-        result = run_proxied(inputs, cache_from) if proxy is not None else run(inputs, inputs)
+        try:
+            load = ExecutionLoad(db, inputs)
+        except duckdb.Error as exc:
+            return ExecutionResult(inputs, error=f"could not open {db.path}: {str(exc).splitlines()[0]}")
+        try:
+            result = run_proxied(inputs, cache_from, load) if proxy is not None else run(inputs, inputs, load)
+        except BaseException:
+            load.abort()
+            raise
         if cancel.is_set():
             result.interrupted = True
         try:
-            db.load(result)
+            load.finish(result)
             if proxy is not None:
                 load_http_flows(db, inputs)
         except duckdb.Error as exc:
@@ -85,22 +94,26 @@ def run_executions(
             result.error = result.error or f"could not load the messages into {db.path}: {reason}"
         return result
 
-    def run(inputs: ExecutionInputs, run_inputs: ExecutionInputs, prepare: Prepare | None = None) -> ExecutionResult:
+    def run(
+        inputs: ExecutionInputs, run_inputs: ExecutionInputs, load: ExecutionLoad, prepare: Prepare | None = None
+    ) -> ExecutionResult:
         def progress(_: ExecutionInputs, records: int) -> None:
             if on_progress is not None:
                 on_progress(inputs, records)  # the caller knows the execution by its own inputs
 
-        result = run_execution(client, run_inputs, prepare=prepare, cancel=cancel, on_progress=progress)
+        result = run_execution(
+            client, run_inputs, prepare=prepare, cancel=cancel, on_progress=progress, on_segment=load.add_segment
+        )
         result.inputs = inputs
         return result
 
-    def run_proxied(inputs: ExecutionInputs, cache_from: Path | None) -> ExecutionResult:
+    def run_proxied(inputs: ExecutionInputs, cache_from: Path | None, load: ExecutionLoad) -> ExecutionResult:
         assert proxy is not None and (proxy_ca is not None or not proxy.enabled)
         try:
             with proxy_for_execution(client, inputs, proxy, proxy_ca, cache_from=cache_from) as attachment:  # type: ignore[arg-type]
                 if attachment is None:
-                    return run(inputs, inputs)
-                return run(inputs, attach_to_proxy(inputs, attachment), attachment.prepare)
+                    return run(inputs, inputs, load)
+                return run(inputs, attach_to_proxy(inputs, attachment), load, attachment.prepare)
         except ProxyError as exc:
             return ExecutionResult(inputs, error=str(exc))
 

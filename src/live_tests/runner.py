@@ -24,7 +24,7 @@ from docker.types import LogConfig
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
-from live_tests.models import Command, ExecutionInputs, ExecutionResult
+from live_tests.models import Command, ExecutionInputs, ExecutionResult, RecordsSegment
 from live_tests.store.message_writer import MessageWriter
 
 INPUTS_DIR = "/airbyte"
@@ -116,11 +116,15 @@ def run_execution(
     prepare: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    on_segment: Callable[[RecordsSegment], None] | None = None,
 ) -> ExecutionResult:
-    """Run the command to completion, timeout or cancellation. Engine errors end up in `result.error`."""
+    """Run the command to completion, timeout or cancellation. Engine errors end up in `result.error`.
+
+    `on_segment` receives the records in finished segment files while the connector streams.
+    """
     inputs.artifacts_dir.mkdir(parents=True, exist_ok=True)
     result = ExecutionResult(inputs)
-    writer = MessageWriter(inputs.artifacts_dir)
+    writer = MessageWriter(inputs.artifacts_dir, on_segment)
     stderr = _StderrSink(inputs.artifacts_dir / "stderr.log")
     container = None
     started = time.monotonic()
@@ -182,10 +186,7 @@ def run_execution(
         result.duration_s = time.monotonic() - started
         writer.close()
         result.stderr_tail = stderr.close()
-        result.stdout_lines = writer.lines
-        result.longest_line_bytes = writer.longest_line
-        result.message_counts = dict(writer.counts)
-        result.records_per_stream = dict(writer.records_per_stream)
+        writer.report_into(result)
         if writer.first_record_at is not None:
             result.time_to_first_record_s = max(0.0, writer.first_record_at - started)
         if container is not None and (cleanup_error := _remove(container)):

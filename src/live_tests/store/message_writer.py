@@ -2,23 +2,51 @@
 
 Each message line is written back byte for byte (no re-serialisation); only its type, and a
 record's stream, are looked at. Lines that are not Airbyte messages go to `invalid_lines.jsonl`.
+
+Records are most of the output, so they take a fast path: once a stream's records have been seen
+to start with the same bytes (`{"type":"RECORD","record":{"stream":"users",`), a block of lines
+that all start so is filed without parsing a line. The fast path does not check that the rest of
+each line is valid JSON, nor that no namespace follows the stream; the DuckDB load does (it parses
+every record and counts them per stream), and stdout.log is filed again with `resplit`, parsing
+every line, when it finds otherwise.
+
+With `on_segment`, record lines are also handed over in finished segment files (a temporary copy,
+deleted once loaded) so that duck.db can load them while the connector is still streaming.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
-from live_tests.models import INVALID_KIND, MESSAGE_KINDS
+from live_tests.models import INVALID_KIND, MESSAGE_KINDS, ExecutionResult, RecordsSegment
 
 # Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
 FLUSH_INTERVAL_S = 1.0
+# Records handed to the loader per segment: small enough that little is left to load once the
+# connector exits, large enough that the per-statement cost of DuckDB does not matter.
+SEGMENT_BYTES = 16 * 2**20
+SEGMENTS_DIR = ".loading"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
+# The start of a RECORD line up to its stream (and namespace, when it comes first), in the key order
+# Airbyte's CDKs write. Whitespace is allowed as json.dumps writes it.
+_RECORD_PREFIX = re.compile(
+    rb'\{\s*"type"\s*:\s*"RECORD"\s*,\s*"record"\s*:\s*\{\s*'
+    rb'(?:"namespace"\s*:\s*"[^"\\]*"\s*,\s*)?"stream"\s*:\s*"[^"\\]*"\s*,'
+)
+_NAMESPACE_KEY = b'"namespace"'
+# Blocks of lines larger than this get their longest line measured exactly (see `longest_line`).
+_EXACT_LENGTH_ABOVE = 2**20
+
+StreamKey = tuple[str, str | None]
 
 
 def stream_file_name(stream: str, namespace: str | None) -> str:
@@ -26,50 +54,129 @@ def stream_file_name(stream: str, namespace: str | None) -> str:
     return _UNSAFE_FILENAME.sub("_", name) or "_"
 
 
+class _Segments:
+    """Record lines copied into numbered files; each finished file is handed to `on_segment`."""
+
+    def __init__(self, directory: Path, on_segment: Callable[[RecordsSegment], None]) -> None:
+        self._dir, self._on_segment = directory, on_segment
+        self._file: BinaryIO | None = None
+        self._path = directory
+        self._number = self._bytes = self._lines = self._longest = 0
+        self._first_seq = 1
+
+    def write(self, data: bytes, lines: int, longest: int) -> None:
+        if self._file is None:
+            self._dir.mkdir(exist_ok=True)
+            self._number += 1
+            self._path = self._dir / f"records-{self._number:06d}.jsonl"
+            self._file = open(self._path, "wb")  # noqa: SIM115
+        self._file.write(data)
+        self._bytes += len(data)
+        self._lines += lines
+        self._longest = max(self._longest, longest)
+        if self._bytes >= SEGMENT_BYTES:
+            self.finish()
+
+    def finish(self) -> None:
+        if self._file is None:
+            return
+        self._file.close()
+        segment = RecordsSegment(self._path, self._first_seq, self._lines, self._longest)
+        self._first_seq += self._lines
+        self._file, self._bytes, self._lines, self._longest = None, 0, 0, 0
+        self._on_segment(segment)
+
+
 class MessageWriter:
     """Receives stdout in arbitrary chunks; writes stdout.log and airbyte_messages/*.jsonl."""
 
-    def __init__(self, artifacts_dir: Path) -> None:
+    def __init__(
+        self,
+        artifacts_dir: Path,
+        on_segment: Callable[[RecordsSegment], None] | None = None,
+        *,
+        write_stdout: bool = True,
+        parse_every_line: bool = False,
+    ) -> None:
         self.messages_dir = artifacts_dir / "airbyte_messages"
         self.messages_dir.mkdir(parents=True, exist_ok=True)
-        self._stdout = open(artifacts_dir / "stdout.log", "wb")  # noqa: SIM115 - closed in close()
+        self._stdout = open(artifacts_dir / "stdout.log", "wb") if write_stdout else None  # noqa: SIM115
+        self._segments = _Segments(artifacts_dir / SEGMENTS_DIR, on_segment) if on_segment else None
         self._files: dict[str, BinaryIO] = {}
-        self._stream_files: dict[tuple[str, str | None], BinaryIO] = {}
+        self._stream_files: dict[StreamKey, BinaryIO] = {}
+        self._sole_stream: StreamKey | None = None
+        # Learned record line starts -> (stream, namespace).
+        self._prefixes: dict[bytes, StreamKey] = {}
+        self._learn = not parse_every_line
         # Pieces of a line not yet ended; a list so a huge line costs O(n), not O(n^2).
         self._partial: list[bytes] = []
         self._next_flush = 0.0
         self.first_record_at: float | None = None
         self.lines = 0
-        # Longest line written to any JSONL file: the store sizes its JSON reader by it.
+        # At least the longest line written to any JSONL file, exact beyond 1 MiB: the store sizes
+        # its JSON reader by it, and blocks of short lines are not measured line by line.
         self.longest_line = 0
         self.counts: Counter[str] = Counter()
         self.records_per_stream: Counter[str] = Counter()
 
     def feed(self, chunk: bytes) -> None:
-        self._stdout.write(chunk)
-        lines = chunk.split(b"\n")
-        if self._partial:
-            self._partial.append(lines[0])
-            lines[0] = b"".join(self._partial)
-            self._partial.clear()
-        if last := lines.pop():
-            self._partial.append(last)
-        if lines:
-            self._lines(lines)
+        if self._stdout is not None:
+            self._stdout.write(chunk)
+        end = chunk.rfind(b"\n") + 1
+        if end == 0:
+            self._partial.append(chunk)
+        else:
+            if self._partial:
+                self._partial.append(chunk[:end])
+                block = b"".join(self._partial)
+                self._partial.clear()
+            else:
+                block = chunk[:end]
+            if end < len(chunk):
+                self._partial.append(chunk[end:])
+            self._block(block)
         if (now := time.monotonic()) >= self._next_flush:
             self._flush()
             self._next_flush = now + FLUSH_INTERVAL_S
 
+    def report_into(self, result: ExecutionResult) -> None:
+        """Put what was counted into the execution's result."""
+        result.stdout_lines = self.lines
+        result.longest_line_bytes = self.longest_line
+        result.message_counts = dict(self.counts)
+        result.records_per_stream = dict(self.records_per_stream)
+
     def close(self) -> None:
         if self._partial:
-            self._lines([b"".join(self._partial)])
+            last = b"".join(self._partial)
             self._partial.clear()
-        for f in (self._stdout, *self._files.values(), *self._stream_files.values()):
+            try:
+                orjson.loads(last)
+            except orjson.JSONDecodeError:  # the connector stopped mid-line: not a record, whatever it starts with
+                if last.strip():
+                    self.lines += 1
+                    self._invalid(last)
+            else:
+                self._lines([last])
+        if self._segments is not None:
+            self._segments.finish()
+        for f in (*self._files.values(), *self._stream_files.values()):
             f.close()
+        if self._stdout is not None:
+            self._stdout.close()
+        if self._sole_stream is not None:
+            records, own = self.messages_dir / "records.jsonl", self._stream_path(self._sole_stream)
+            own.unlink(missing_ok=True)  # an earlier run's file, maybe a link to records.jsonl itself
+            try:
+                os.link(records, own)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(records, own)
 
     def _flush(self) -> None:
-        for f in (self._stdout, *self._files.values(), *self._stream_files.values()):
+        for f in (*self._files.values(), *self._stream_files.values()):
             f.flush()
+        if self._stdout is not None:
+            self._stdout.flush()
 
     def _file(self, kind: str) -> BinaryIO:
         f = self._files.get(kind)
@@ -77,59 +184,122 @@ class MessageWriter:
             f = self._files[kind] = open(self.messages_dir / f"{kind}.jsonl", "wb")  # noqa: SIM115
         return f
 
-    def _stream_file(self, stream: str, namespace: str | None) -> BinaryIO:
-        name = stream_file_name(stream, namespace)
-        per_stream_dir = self.messages_dir / "records_per_stream"
-        per_stream_dir.mkdir(exist_ok=True)
-        return open(per_stream_dir / f"{name}.jsonl", "wb")
+    def _block(self, block: bytes) -> None:
+        """Lines ending in a newline. All records of one stream with a known start: no parse at all."""
+        match = _RECORD_PREFIX.match(block)
+        key = self._prefixes.get(match[0]) if match else None
+        if key is not None:
+            lines = block.count(b"\n")
+            if block.count(b"\n" + match[0]) == lines - 1:  # type: ignore[index]
+                longest = len(block)
+                if longest > _EXACT_LENGTH_ABOVE:
+                    longest = max(map(len, block.split(b"\n")))
+                self.lines += lines
+                self._stream_records({key: (block, lines)})
+                self._records(block, lines, longest)
+                return
+        self._lines(block.split(b"\n")[:-1])
 
     def _lines(self, lines: list[bytes]) -> None:
-        """The hot path: one parse per line, writes batched per chunk."""
-        loads, kinds, counts = orjson.loads, MESSAGE_KINDS, self.counts
-        self.longest_line = max(self.longest_line, *map(len, lines))
-        per_stream: dict[tuple[str, str | None], list[bytes]] = {}
+        """Line by line: a known record start, else one full parse."""
+        prefixes = self._prefixes
+        records: list[bytes] = []
+        per_stream: dict[StreamKey, list[bytes]] = {}
         other: dict[str, list[bytes]] = {}
         for line in lines:
-            try:
-                message = loads(line)
-                kind = kinds[message["type"]]
-                if kind == "records":
-                    record = message["record"]
-                    key = (record["stream"], record.get("namespace"))
-                    if not isinstance(key[0], str):
-                        raise TypeError
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                if line.strip():
+            match = _RECORD_PREFIX.match(line)
+            key = prefixes.get(match[0]) if match else None
+            if key is None:
+                try:
+                    kind, key = self._classify(line, match)
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    if line.strip():
+                        self.lines += 1
+                        self._invalid(line)
+                    continue
+                if key is None:
+                    other.setdefault(kind, []).append(line)
                     self.lines += 1
-                    self._invalid(line)
-                continue
+                    continue
             self.lines += 1
-            if kind == "records":
-                batch = per_stream.get(key)
-                if batch is None:
-                    batch = per_stream[key] = []
-                batch.append(line)
-            else:
-                other.setdefault(kind, []).append(line)
-                counts[kind] += 1
+            records.append(line)
+            batch = per_stream.get(key)
+            if batch is None:
+                batch = per_stream[key] = []
+            batch.append(line)
         for kind, batch in other.items():
+            self.longest_line = max(self.longest_line, *map(len, batch))
             self._file(kind).write(b"\n".join(batch) + b"\n")
-        if per_stream:
-            if self.first_record_at is None:
-                self.first_record_at = time.monotonic()
-            records = self._file("records")
-            for key, batch in per_stream.items():
-                data = b"\n".join(batch) + b"\n"
-                records.write(data)
-                f = self._stream_files.get(key)
-                if f is None:
-                    f = self._stream_files[key] = self._stream_file(*key)
-                f.write(data)
-                self.records_per_stream[stream_file_name(*key)] += len(batch)
-                counts["records"] += len(batch)
+            self.counts[kind] += len(batch)
+        if records:
+            self._stream_records({key: (b"\n".join(batch) + b"\n", len(batch)) for key, batch in per_stream.items()})
+            self._records(b"\n".join(records) + b"\n", len(records), max(map(len, records)))
+
+    def _classify(self, line: bytes, match: re.Match[bytes] | None) -> tuple[str, StreamKey | None]:
+        """Parse the line: its kind, and for a record its stream key (learning the line's start)."""
+        message = orjson.loads(line)
+        kind = MESSAGE_KINDS[message["type"]]
+        if kind != "records":
+            return kind, None
+        record = message["record"]
+        key = (record["stream"], record.get("namespace"))
+        if not isinstance(key[0], str) or not isinstance(key[1], str | None):
+            raise TypeError
+        # A start that names the stream but not the namespace the record has cannot stand for it.
+        if match is not None and self._learn and (key[1] is not None) == (_NAMESPACE_KEY in match[0]):
+            self._prefixes.setdefault(match[0], key)
+        return kind, key
+
+    def _records(self, data: bytes, lines: int, longest: int) -> None:
+        """Record lines in stdout order: records.jsonl, and the segments duck.db loads."""
+        if self.first_record_at is None:
+            self.first_record_at = time.monotonic()
+        self.longest_line = max(self.longest_line, longest)
+        self._file("records").write(data)
+        if self._segments is not None:
+            self._segments.write(data, lines, longest)
+        self.counts["records"] += lines
+
+    def _stream_records(self, batches: dict[StreamKey, tuple[bytes, int]]) -> None:
+        """Record lines by stream, before the same lines go to records.jsonl.
+
+        While a single stream has been seen, records.jsonl holds exactly its records: its own file
+        is made from records.jsonl at the end (a hard link), not written a second time.
+        """
+        if self._sole_stream is None and not self._stream_files and len(batches) == 1:
+            self._sole_stream = next(iter(batches))
+        elif self._sole_stream is not None and (len(batches) > 1 or self._sole_stream not in batches):
+            self._flush()
+            shutil.copyfile(self.messages_dir / "records.jsonl", self._stream_path(self._sole_stream))
+            self._stream_files[self._sole_stream] = open(self._stream_path(self._sole_stream), "ab")  # noqa: SIM115
+            self._sole_stream = None
+        for key, (data, lines) in batches.items():
+            self.records_per_stream[stream_file_name(*key)] += lines
+            if key == self._sole_stream:
+                continue
+            f = self._stream_files.get(key)
+            if f is None:
+                f = self._stream_files[key] = open(self._stream_path(key), "wb")  # noqa: SIM115
+            f.write(data)
+
+    def _stream_path(self, key: StreamKey) -> Path:
+        per_stream_dir = self.messages_dir / "records_per_stream"
+        per_stream_dir.mkdir(exist_ok=True)
+        return per_stream_dir / f"{stream_file_name(*key)}.jsonl"
 
     def _invalid(self, line: bytes) -> None:
         self.counts[INVALID_KIND] += 1
         entry = orjson.dumps({"line_number": self.lines, "text": line.decode("utf-8", "replace")})
         self.longest_line = max(self.longest_line, len(entry))
         self._file(INVALID_KIND).write(entry + b"\n")
+
+
+def resplit(artifacts_dir: Path, chunk_bytes: int = 4 * 2**20) -> MessageWriter:
+    """File stdout.log again, parsing every line, in place of what was filed: used when the fast path was wrong."""
+    shutil.rmtree(artifacts_dir / "airbyte_messages", ignore_errors=True)
+    writer = MessageWriter(artifacts_dir, write_stdout=False, parse_every_line=True)
+    with open(artifacts_dir / "stdout.log", "rb") as stdout:
+        while chunk := stdout.read(chunk_bytes):
+            writer.feed(chunk)
+    writer.close()
+    return writer
