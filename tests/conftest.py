@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / "demo"
 DEMO_V1 = "live-tests/source-demo:1.0.0"
 DEMO_V2 = "live-tests/source-demo:2.0.0"
+FLOOD_IMAGE = "live-tests-test/flood-source:1"
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +46,15 @@ def demo_images(docker_client: docker.DockerClient, base_image: str) -> tuple[st
 
     build_demo_images(docker_client, base_image)
     return DEMO_V1, DEMO_V2
+
+
+@pytest.fixture(scope="session")
+def flood_image(docker_client: docker.DockerClient, base_image: str) -> str:
+    """The benchmark's connector: prints N records (config `records`) in 3 MB writes, as fast as it can."""
+    docker_client.images.build(
+        path=str(REPO / "bench" / "synthetic_connector"), tag=FLOOD_IMAGE, buildargs={"BASE_IMAGE": base_image}
+    )
+    return FLOOD_IMAGE
 
 
 @dataclass

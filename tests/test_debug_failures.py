@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -178,6 +179,43 @@ def test_interrupted_read_cleans_up_and_keeps_artifacts(demo_images, docker_clie
     assert leftovers(docker_client, run_id) == []
     with duckdb.connect(str(tmp_path / run_id / "duck.db"), read_only=True) as con:
         assert con.execute("SELECT DISTINCT status FROM executions").fetchall() == [("interrupted",)]
+
+
+@pytest.mark.docker
+def test_ctrl_c_while_the_connector_floods_stdout(flood_image, docker_client, tmp_path):
+    """The engine reports a killed container only once its output is read: live-tests keeps reading."""
+    run_id = "flood"
+    config, catalog = tmp_path / "config.json", tmp_path / "catalog.json"
+    config.write_text(json.dumps({"records": 50_000_000}))
+    stream = {"name": "bench", "json_schema": {}, "supported_sync_modes": ["full_refresh"]}
+    catalog.write_text(json.dumps({"streams": [{"stream": stream, "sync_mode": "full_refresh"}]}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "live_tests.cli", "debug", "read", "-c", flood_image, "--config-path", str(config),
+         "--catalog-path", str(catalog), "--output-dir", str(tmp_path), "--run-id", run_id, "--disable-proxy"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    execution = tmp_path / run_id / "flood-source" / "read" / "1"
+    records = execution / "airbyte_messages" / "records.jsonl"
+    deadline = time.monotonic() + 60
+    while not (records.exists() and records.stat().st_size > 50_000_000) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert records.exists() and records.stat().st_size > 50_000_000, "the connector never got going"
+    process.send_signal(signal.SIGINT)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        run_cli("cleanup", "--run-id", run_id, "--force")
+        raise
+    assert process.returncode == 130, stderr
+    lines = (execution / "stdout.log").read_bytes().count(b"\n")
+    assert lines > 100_000
+    assert len(read_jsonl(records)) == lines
+    with duckdb.connect(str(tmp_path / run_id / "duck.db"), read_only=True) as con:
+        assert con.execute("SELECT count(*), max(seq) FROM records").fetchone() == (lines, lines)
+        assert con.execute("SELECT status FROM executions").fetchall() == [("interrupted",)]
+    assert not (execution / ".loading").exists()
+    assert leftovers(docker_client, run_id) == []
 
 
 @pytest.mark.docker

@@ -164,7 +164,7 @@ def run_execution(
         watchdog.start()
         memory.start()
         try:
-            _pump(socket, writer, stderr, inputs, cancel, on_progress)
+            _pump(socket, container, writer, stderr, inputs, cancel, on_progress)
             if cancel is not None and cancel.is_set():
                 _kill(container)
                 result.interrupted = True
@@ -196,20 +196,28 @@ def run_execution(
 
 def _pump(
     socket: Any,
+    container: Any,
     writer: MessageWriter,
     stderr: _StderrSink,
     inputs: ExecutionInputs,
     cancel: threading.Event | None,
     on_progress: ProgressCallback | None,
 ) -> None:
+    """Read the attached output to its end, also when cancelled.
+
+    The engine only reports a killed container as stopped once its output has been read: a
+    cancelled execution keeps draining until the kill (issued from another thread) ends the stream.
+    """
     next_report = 0.0
+    killing = False
     for stream, chunk in frames_iter(socket, tty=False):
         if stream == STDOUT:
             writer.feed(chunk)
         elif stream == STDERR:
             stderr.feed(chunk)
-        if cancel is not None and cancel.is_set():
-            return
+        if not killing and cancel is not None and cancel.is_set():
+            threading.Thread(target=_kill, args=(container,), daemon=True).start()
+            killing = True
         if on_progress is not None and (now := time.monotonic()) >= next_report:
             on_progress(inputs, writer.counts.get("records", 0))
             next_report = now + 0.25
