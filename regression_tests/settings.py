@@ -18,6 +18,7 @@ import pytest
 from live_tests.connector_inputs import connector_inputs
 from live_tests.models import Command, ConnectorImage, InputError
 from live_tests.proxy import ProxySettings
+from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE
 from live_tests.report import EvaluationMode
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -62,6 +63,18 @@ def add_options(parser: pytest.Parser) -> None:
         help="Answer the target's HTTP requests from the control's recording where possible.",
     )
     group.addoption("--disable-proxy", action="store_true", default=False, help="No mitmproxy: no HTTP capture.")
+    group.addoption(
+        "--proxy-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="mitmproxy option for every execution's proxy, repeatable, e.g. map_remote='|https://a|http://b'.",
+    )
+    group.addoption(
+        "--proxy-image",
+        default=DEFAULT_PROXY_IMAGE,
+        help="mitmproxy image with mitmdump on its PATH (the default is built locally).",
+    )
     group.addoption("--session-dir", help="Artifacts folder (default: <tmp>/live-tests/session_<run-id>).")
     group.addoption(
         "--execution-timeout",
@@ -188,7 +201,10 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
         raise pytest.UsageError("--execution-timeout must be a positive number of seconds")
     try:
         proxy = ProxySettings.from_cli(
-            disable_proxy=_option(config, "--disable-proxy"), http_cache=_option(config, "--http-cache")
+            image=_option(config, "--proxy-image"),
+            disable_proxy=_option(config, "--disable-proxy"),
+            proxy_options=_option(config, "--proxy-option"),
+            http_cache=_option(config, "--http-cache"),
         )
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None

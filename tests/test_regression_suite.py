@@ -367,13 +367,15 @@ def fake_api(docker_client: docker.DockerClient, demo_images: tuple[str, str]) -
 def test_secret_never_left_in_the_session_folder(fake_api: int, tmp_path: Path) -> None:
     secret = f"s3cr3t/{uuid.uuid4().hex}+key"
     config = json.loads((DEMO_DIR / "config.json").read_text())
-    config |= {"api_url": f"http://host.docker.internal:{fake_api}/v1", "api_key": secret}
+    # The connector asks for a public-looking host; the suite's --proxy-option sends it to the fake API.
+    config |= {"api_url": "https://api.demo-shop.example/v1", "api_key": secret}
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
     run = run_suite(
         *demo_args(
             "1.0.0", "2.0.0", f"--config-path={config_path}", f"--catalog-path={DEMO_DIR / 'configured_catalog.json'}"
         ),
+        rf"--proxy-option=map_remote=|https://api\.demo-shop\.example|http://host.docker.internal:{fake_api}",
         "--stream=customers",
         session_dir=tmp_path / "session",
     )
@@ -386,6 +388,8 @@ def test_secret_never_left_in_the_session_folder(fake_api: int, tmp_path: Path) 
     with duckdb.connect(str(session / "duck.db"), read_only=True) as con:
         flows = con.execute("SELECT command, count(*) FROM http_flows WHERE version = '2.0.0' GROUP BY ALL").fetchall()
         assert dict(flows).get("read", 0) >= 2 and dict(flows).get("check", 0) == 1
+        answered = con.execute("SELECT DISTINCT host, status FROM http_flows").fetchall()
+        assert answered == [("api.demo-shop.example", 200)]
         text_columns = con.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE data_type IN ('VARCHAR', 'JSON')"
         ).fetchall()
@@ -431,6 +435,10 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
             "--should-read-with-state=true needs --state-path",
         ),
         "missing config file": (demo_args("1.0.0", "2.0.0", "--config-path=/nonexistent.json"), "no such file"),
+        "unknown proxy option": (
+            demo_args("1.0.0", "2.0.0", *DEMO_INPUTS, "--proxy-option=nope=1"),
+            "--proxy-option nope=1: Unknown option(s): nope",
+        ),
         "no image": (["--control-version=1", "--target-version=2"], "--connector-image is required"),
     }
     for case, (args, message) in cases.items():
@@ -439,6 +447,10 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
         errors = [line for line in run.stderr.splitlines() if line.strip()]
         assert len(errors) == 1 and errors[0].startswith("ERROR: ") and message in errors[0], (case, run.stderr)
         assert not (tmp_path / case.replace(" ", "_")).exists(), case
+    # `live-tests regression` hands its proxy options to the suite the same way.
+    cli_args = demo_args("1.0.0", "2.0.0", "--proxy-option", "nope=1")
+    run = run_suite(*cli_args, session_dir=tmp_path / "cli", via_cli=True)
+    assert run.returncode == 4 and "ERROR: --proxy-option nope=1: Unknown option(s): nope" in run.stderr, run.stderr
 
 
 @pytest.mark.docker

@@ -54,6 +54,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 )
 @click.option("--http-cache", is_flag=True, help="Answer the target's requests from the control's recording.")
 @click.option("--disable-proxy", is_flag=True, help="No mitmproxy: no HTTP capture.")
+@click.option(
+    "--proxy-option", "proxy_options", multiple=True, metavar="KEY=VALUE", help="mitmproxy option, repeatable."
+)
+@click.option("--proxy-image", help="mitmproxy image with mitmdump on its PATH (the default is built locally).")
 @click.option("--session-dir", type=click.Path(path_type=Path), help="Artifacts folder.")
 @click.option("--execution-timeout", type=float, help="Seconds before a connector is killed (default 3600).")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
@@ -71,6 +75,8 @@ def regression(
     should_read_with_state: str | None,
     http_cache: bool,
     disable_proxy: bool,
+    proxy_options: tuple[str, ...],
+    proxy_image: str | None,
     session_dir: Path | None,
     execution_timeout: float | None,
     pytest_args: tuple[str, ...],
@@ -96,9 +102,11 @@ def regression(
         "--should-read-with-state": should_read_with_state,
         "--session-dir": session_dir,
         "--execution-timeout": execution_timeout,
+        "--proxy-image": proxy_image,
     }
     args = [f"{name}={value}" for name, value in values.items() if value is not None]
     args += [f"--stream={stream}" for stream in streams]
+    args += [f"--proxy-option={option}" for option in proxy_options]
     args += [flag for flag, on in (("--http-cache", http_cache), ("--disable-proxy", disable_proxy)) if on]
     directory = suite_dir()
     # The suite is installed code: no cache folder written next to it, and its own rootdir.
