@@ -156,6 +156,7 @@ def test_reports_content(session_con: duckdb.DuckDBPyConnection, tmp_path: Path)
         "test_records_have_no_new_fields", "test_spec_is_compatible", "test_check_succeeds",
     ]  # fmt: skip
     records_test = verdict["tests"][0]
+    assert "`users`: 1 control primary keys not in target (e.g. [3])" in records_test["summary"]
     assert records_test["diff_files"] == [
         "diffs/test_all_records_are_the_same/summary.txt",
         "diffs/test_all_records_are_the_same/findings.json",

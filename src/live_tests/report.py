@@ -262,6 +262,7 @@ def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
                 "name": r.name,
                 "outcome": r.outcome.value,
                 "message": r.message,
+                "summary": r.summary,  # the same text as summary.txt; findings.json has every finding
                 "duration_s": r.duration_s,
                 "diff_files": [_link(out_dir, p) for p in r.diff_files],
             }
