@@ -83,7 +83,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def max_object_size(longest_line: int) -> int:
+def _max_object_size(longest_line: int) -> int:
     return max(_DEFAULT_MAX_OBJECT_SIZE, longest_line + 1024)
 
 
@@ -109,7 +109,7 @@ def insert_messages(
         f"""INSERT INTO {table}
         SELECT {key_sql}, ordinality + {first_seq - 1}, {select}
         FROM read_json({_sql_str(str(path))}, format = 'newline_delimited', records = true,
-                       columns = {columns}, maximum_object_size = {max_object_size(longest_line)})
+                       columns = {columns}, maximum_object_size = {_max_object_size(longest_line)})
              WITH ORDINALITY"""
     )
 
