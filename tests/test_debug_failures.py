@@ -92,6 +92,28 @@ def test_unknown_image(docker_client, tmp_path):
     assert leftovers(docker_client) == []
 
 
+@pytest.mark.docker
+def test_session_database_held_by_another_process(demo_images, docker_client, tmp_path):
+    (tmp_path / "held").mkdir()
+    hold = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); input()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path / "held" / "duck.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = run_cli("debug", "spec", "-c", "live-tests/source-demo:1.0.0", "--output-dir", tmp_path,
+                         "--run-id", "held", "--disable-proxy")  # fmt: skip
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert result.returncode == 1
+    line = error_line(result.stderr)
+    assert line.startswith(f"Error: cannot open {tmp_path / 'held' / 'duck.db'}: IO Error: Could not set lock")
+    assert line.endswith("close it there or use another --run-id")
+    assert "Traceback" not in result.stderr
+    assert leftovers(docker_client, "held") == []
+
+
 # --- misbehaving connectors: the execution fails, artifacts stay, the container goes ---
 
 

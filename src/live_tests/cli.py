@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import click
 import docker
+import duckdb
 
 from live_tests.cli_regression import regression
 from live_tests.connector_inputs import connector_inputs
@@ -153,7 +154,13 @@ def debug(
         for connector in connectors
     ]
     try:
-        with SessionDatabase(run_dir / "duck.db") as db, live_progress(executions) as progress:
+        db = SessionDatabase(run_dir / "duck.db")
+    except duckdb.Error as exc:
+        # Typically another process (a DuckDB shell, a notebook) holds the file open.
+        reason = str(exc).splitlines()[0]
+        fail(f"cannot open {run_dir / 'duck.db'}: {reason} - close it there or use another --run-id", 1)
+    try:
+        with db, live_progress(executions) as progress:
             results = run_executions(
                 client, db, executions, max_parallel=max_parallel, on_progress=progress, proxy=proxy
             )
