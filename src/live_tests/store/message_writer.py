@@ -217,11 +217,10 @@ class MessageWriter:
                         self.lines += 1
                         self._invalid(line)
                     continue
-                if key is None:
-                    other.setdefault(kind, []).append(line)
-                    self.lines += 1
-                    continue
             self.lines += 1
+            if key is None:
+                other.setdefault(kind, []).append(line)
+                continue
             records.append(line)
             batch = per_stream.get(key)
             if batch is None:
@@ -270,8 +269,9 @@ class MessageWriter:
             self._sole_stream = next(iter(batches))
         elif self._sole_stream is not None and (len(batches) > 1 or self._sole_stream not in batches):
             self._flush()
-            shutil.copyfile(self.messages_dir / "records.jsonl", self._stream_path(self._sole_stream))
-            self._stream_files[self._sole_stream] = open(self._stream_path(self._sole_stream), "ab")  # noqa: SIM115
+            own = self._stream_path(self._sole_stream)
+            shutil.copyfile(self.messages_dir / "records.jsonl", own)
+            self._stream_files[self._sole_stream] = open(own, "ab")  # noqa: SIM115
             self._sole_stream = None
         for key, (data, lines) in batches.items():
             self.records_per_stream[stream_file_name(*key)] += lines
