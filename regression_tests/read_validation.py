@@ -17,7 +17,9 @@ from typing import Any
 import duckdb
 import orjson
 
+from live_tests.models import ExecutionKey
 from live_tests.regression_tests.validation import Validation, schema_problem, validator_class
+from live_tests.sql import json_pointer, literal
 
 MAX_VALIDATED_RECORDS = 100_000
 _BATCH = 2_000
@@ -26,7 +28,7 @@ _SAMPLE_SEED = 7
 _MAX_ERROR_KINDS = 20
 VALID_STATUS_SEQUENCE = re.compile(r"STARTED( RUNNING)* COMPLETE")
 
-Key = tuple[str, str, str]
+Key = ExecutionKey
 
 
 def _where(alias: str = "") -> str:
@@ -37,14 +39,6 @@ def _where(alias: str = "") -> str:
 def _params(key: Key, **extra: Any) -> dict[str, Any]:
     connector, version, command = key
     return {"connector": connector, "version": version, "command": command, **extra}
-
-
-def _pointer(path: Sequence[str]) -> str:
-    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in path)
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _streams(configured: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -132,7 +126,7 @@ def validate_primary_keys_not_null(
     """Every record of a stream with a primary key has a non-null value for each key field."""
     result = Validation("Primary keys are never null", " ".join(key))
     for stream, paths in sorted(primary_keys.items()):
-        missing = " OR ".join(f"coalesce(json_type(data, {_literal(_pointer(p))}), 'NULL') = 'NULL'" for p in paths)
+        missing = " OR ".join(f"coalesce(json_type(data, {literal(json_pointer(p))}), 'NULL') = 'NULL'" for p in paths)
         row = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {missing}) FROM records WHERE {_where()} AND stream = $stream",
             _params(key, stream=stream),

@@ -18,11 +18,12 @@ import orjson
 
 from live_tests.compare import RecordsComparison, compare_records
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
-from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionResult
+from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionKey, ExecutionResult
 from live_tests.pipeline import run_executions
 from live_tests.proxy import ProxySessionCA
 from live_tests.regression_tests.settings import SuiteSettings
 from live_tests.secrets import SecretMasker, secret_values
+from live_tests.sql import table_exists
 from live_tests.store.session_db import MEMORY_LIMIT_MB, SessionDatabase
 
 ARTIFACTS_DIR = "command_execution_artifacts"
@@ -38,11 +39,11 @@ class ExecutionPair:
     target: ExecutionResult
 
     @property
-    def control_key(self) -> tuple[str, str, str]:
+    def control_key(self) -> ExecutionKey:
         return self.control.inputs.key
 
     @property
-    def target_key(self) -> tuple[str, str, str]:
+    def target_key(self) -> ExecutionKey:
         return self.target.inputs.key
 
     def failures(self) -> list[str]:
@@ -175,18 +176,9 @@ class RegressionSession:
         return keys
 
     def has_table(self, name: str) -> bool:
-        row = (
-            self.query()
-            .execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'"
-                " AND table_catalog = current_database()",
-                [name],
-            )
-            .fetchone()
-        )
-        return bool(row and row[0])
+        return table_exists(self.query(), name)
 
-    def last_message(self, table: str, column: str, key: tuple[str, str, str]) -> Any:
+    def last_message(self, table: str, column: str, key: ExecutionKey) -> Any:
         """The last message of a kind (spec, catalog) of one execution, parsed; None if there is none."""
         con = self.query()
         if not self.has_table(table):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from live_tests.models import ExecutionKey
 from live_tests.regression_tests.outcomes import judge, require_success
 from live_tests.regression_tests.session import ExecutionPair, RegressionSession
 from live_tests.regression_tests.validation import Validation
 
 
-def _status(session: RegressionSession, key: tuple[str, str, str]) -> tuple[str | None, str | None]:
+def _status(session: RegressionSession, key: ExecutionKey) -> tuple[str | None, str | None]:
     if not session.has_table("connection_status"):
         return None, None
     row = (

@@ -29,7 +29,7 @@ from live_tests.compare import (
     message_counts,
     records_per_stream,
 )
-from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, ExecutionResult
+from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, ExecutionKey, ExecutionResult
 from live_tests.store.message_writer import MessageWriter
 from live_tests.store.session_db import SessionDatabase
 
@@ -91,7 +91,7 @@ class SessionBuilder:
         self.db_path = tmp_path / "duck.db"
         self.db = SessionDatabase(self.db_path)
 
-    def load(self, version: str, command: str, messages: list[Message]) -> tuple[str, str, str]:
+    def load(self, version: str, command: str, messages: list[Message]) -> ExecutionKey:
         inputs = ExecutionInputs(
             connector=ConnectorImage(f"airbyte/{CONNECTOR}", version),
             command=Command(command),

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +29,17 @@ ALL_KINDS: tuple[str, ...] = (*MESSAGE_KINDS.values(), INVALID_KIND)
 
 class InputError(Exception):
     """Bad user input: the message says what to fix."""
+
+
+class ExecutionKey(NamedTuple):
+    """Identifies one execution: its rows in duck.db carry these three columns."""
+
+    connector: str
+    version: str
+    command: str
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.version} {self.command}"
 
 
 class Command(StrEnum):
@@ -120,9 +131,8 @@ class ExecutionInputs:
     extra_files: dict[str, bytes] = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        """(connector, version, command): identifies the execution in duck.db."""
-        return (self.connector.name, self.connector.version, self.command.value)
+    def key(self) -> ExecutionKey:
+        return ExecutionKey(self.connector.name, self.connector.version, self.command.value)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from typing import IO, Any
 
 import duckdb
 
+from live_tests.sql import literal as sql_literal
+from live_tests.sql import quote_identifier
+
 MASK = "**********"
 # Shorter values are not masked: replacing e.g. "1" everywhere would corrupt every file (and a
 # value that short protects nothing). `SecretMasker.skipped` lists them so callers can warn.
@@ -242,14 +245,6 @@ def scrub_tree(root: Path, masker: SecretMasker, report: ScrubReport | None = No
     return report
 
 
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
     """Mask secrets in every VARCHAR/JSON column of a DuckDB file; returns the cells changed.
 
@@ -271,13 +266,13 @@ def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
                ORDER BY table_name, ordinal_position"""
         ).fetchall()
         for table, column, data_type in columns:
-            col = _quote_identifier(column)
+            col = quote_identifier(column)
             text = f"{col}::VARCHAR"
             for needle in masker.needles:
-                literal = _sql_literal(needle)
+                literal = sql_literal(needle)
                 row = con.execute(
-                    f"""UPDATE {_quote_identifier(table)}
-                        SET {col} = replace({text}, {literal}, {_sql_literal(masker.mask)})::{data_type}
+                    f"""UPDATE {quote_identifier(table)}
+                        SET {col} = replace({text}, {literal}, {sql_literal(masker.mask)})::{data_type}
                         WHERE contains({text}, {literal})"""
                 ).fetchone()
                 changed += int(row[0]) if row else 0
@@ -286,8 +281,8 @@ def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
             database = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
             fresh = path.with_name(path.name + ".masked")
             fresh.unlink(missing_ok=True)
-            con.execute(f"ATTACH {_sql_literal(str(fresh))} AS lt_masked")
-            con.execute(f"COPY FROM DATABASE {_quote_identifier(database)} TO lt_masked")
+            con.execute(f"ATTACH {sql_literal(str(fresh))} AS lt_masked")
+            con.execute(f"COPY FROM DATABASE {quote_identifier(database)} TO lt_masked")
             con.execute("DETACH lt_masked")
     finally:
         con.close()

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 import duckdb
 
 from live_tests.compare import jsonschema
-from live_tests.compare._sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
 from live_tests.compare.spec import jsonschema_display
+from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 
 # Stream keys compared with their own rules below; the schema is diffed property by property.
 _STREAM_KEY_KINDS: dict[str, tuple[str, Severity]] = {
@@ -47,11 +47,9 @@ class CatalogComparison(Comparison):
         ]
 
 
-def compare_catalogs(
-    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
-) -> CatalogComparison:
+def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> CatalogComparison:
     """Diff the last CATALOG message of each execution (the `discover` command)."""
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     result = CatalogComparison(c_key, t_key)
     with Scratch(con) as scratch:
         streams = scratch.create(

@@ -10,28 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import orjson
 
+from live_tests.models import ExecutionKey
+
 # How many findings of one kind the summary lists before saying "… and N more".
 _SUMMARY_FINDINGS_PER_KIND = 25
-
-
-class ExecutionKey(NamedTuple):
-    """Identifies one execution in duck.db; the same tuple as `ExecutionInputs.key`."""
-
-    connector: str
-    version: str
-    command: str
-
-    @classmethod
-    def of(cls, key: tuple[str, str, str]) -> ExecutionKey:
-        connector, version, command = key
-        return cls(connector, version, command)
-
-    def __str__(self) -> str:
-        return f"{self.connector} {self.version} {self.command}"
 
 
 class Severity(StrEnum):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from live_tests.compare._sql import table_exists
+from live_tests.sql import table_exists
 
 HTTP_FLOWS_TABLE = "http_flows"
 

@@ -9,7 +9,7 @@ inside `oneOf`/`anyOf`/`items`), identified by its JSON path in the schema, e.g.
 
 from __future__ import annotations
 
-from live_tests.compare._sql import canonical_sql
+from live_tests.sql import canonical_sql
 
 # Attributes compared separately (type, required, secret) or through nested properties.
 STRUCTURAL_ATTRIBUTES = ("properties", "items", "oneOf", "anyOf", "allOf", "type", "required", "airbyte_secret")

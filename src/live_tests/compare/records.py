@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from live_tests.compare._sql import (
+from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, dumps_line, parse_json, short
+from live_tests.sql import (
     CONTAINER_TYPES,
     WILDCARD_INDEX_SQL,
     Scratch,
@@ -38,7 +39,6 @@ from live_tests.compare._sql import (
     path_patterns,
     used_params,
 )
-from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, dumps_line, parse_json, short
 from live_tests.store.message_writer import stream_file_name
 
 # stream -> primary key as a list of field paths, each a list of field names (Airbyte's shape:
@@ -154,8 +154,8 @@ class RecordsComparison(Comparison):
 
 def compare_records(
     con: duckdb.DuckDBPyConnection,
-    control: tuple[str, str, str],
-    target: tuple[str, str, str],
+    control: ExecutionKey,
+    target: ExecutionKey,
     primary_keys: PrimaryKeys | None = None,
     *,
     ignore_fields: Sequence[FieldPath] = (),
@@ -168,7 +168,7 @@ def compare_records(
     comparison (`"updated_at"`, `"meta.synced_at"`, `"items[*].ts"`, or `["a.b", "c"]` for names
     containing dots). `emitted_at` is never compared (it is not part of the record data).
     """
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     keys = {s: [[p] if isinstance(p, str) else list(p) for p in paths] for s, paths in (primary_keys or {}).items()}
     keys = {s: paths for s, paths in keys.items() if paths}
     ignored = path_patterns(con, ignore_fields)

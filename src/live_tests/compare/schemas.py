@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from live_tests.compare._sql import Scratch, both_params, fetch_dicts, json_pointer, key_filter, literal
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
+from live_tests.sql import Scratch, both_params, fetch_dicts, json_pointer, key_filter, literal
 
 # DuckDB's json_type names -> JSON schema type names.
 _TYPE_NAMES = """CASE t WHEN 'UBIGINT' THEN 'integer' WHEN 'BIGINT' THEN 'integer' WHEN 'HUGEINT' THEN 'integer'
@@ -58,9 +58,9 @@ class InferredSchemaComparison(Comparison):
         ]
 
 
-def infer_schemas(con: duckdb.DuckDBPyConnection, key: tuple[str, str, str]) -> dict[str, dict[str, FieldProfile]]:
+def infer_schemas(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> dict[str, dict[str, FieldProfile]]:
     """Per stream, per top-level field: types seen and nullability, for one execution."""
-    key = ExecutionKey.of(key)
+    key = ExecutionKey(*key)
     params = {f"c_{name}": value for name, value in key._asdict().items()}
     with Scratch(con) as scratch:
         rows = _profile_rows(con, scratch, params, ("c",))
@@ -68,10 +68,10 @@ def infer_schemas(con: duckdb.DuckDBPyConnection, key: tuple[str, str, str]) -> 
 
 
 def compare_inferred_schemas(
-    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
+    con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey
 ) -> InferredSchemaComparison:
     """Diff the schema inferred from each execution's records (fields, types, nullability)."""
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     result = InferredSchemaComparison(c_key, t_key)
     with Scratch(con) as scratch:
         rows = _profile_rows(con, scratch, both_params(c_key, t_key), ("c", "t"))

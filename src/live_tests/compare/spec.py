@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import duckdb
 
 from live_tests.compare import jsonschema
-from live_tests.compare._sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
+from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 
 # Spec keys besides the schema whose changes are documentation only.
 _COSMETIC_SPEC_KEYS = ("documentationUrl", "changelogUrl")
@@ -31,11 +31,9 @@ class SpecComparison(Comparison):
         return [f"Config properties: control {self.control_properties}, target {self.target_properties}"]
 
 
-def compare_spec(
-    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
-) -> SpecComparison:
+def compare_spec(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> SpecComparison:
     """Diff the last SPEC message of each execution (usually the `spec` command)."""
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     result = SpecComparison(c_key, t_key)
     params = both_params(c_key, t_key)
     with Scratch(con) as scratch:

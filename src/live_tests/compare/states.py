@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from live_tests.compare._sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
+from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
 
 _STREAM_NAME = """CASE state_type WHEN 'STREAM' THEN coalesce(stream, '(unnamed)')
                   WHEN 'GLOBAL' THEN '(global)' ELSE '(legacy)' END"""
@@ -48,11 +48,9 @@ class StatesComparison(Comparison):
         return lines
 
 
-def compare_states(
-    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
-) -> StatesComparison:
+def compare_states(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> StatesComparison:
     """Diff state counts, the shape of the states (types, streams) and each stream's final state."""
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     result = StatesComparison(c_key, t_key)
     with Scratch(con) as scratch:
         finals = scratch.create(

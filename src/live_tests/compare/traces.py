@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import duckdb
 
-from live_tests.compare._sql import Scratch, both_params, key_filter
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, short
+from live_tests.sql import Scratch, both_params, key_filter
 
 VALID_SEQUENCE_REGEX = r"STARTED( RUNNING)?( COMPLETE| INCOMPLETE)"
 
@@ -45,11 +45,9 @@ class TracesComparison(Comparison):
         return lines
 
 
-def compare_traces(
-    con: duckdb.DuckDBPyConnection, control: tuple[str, str, str], target: tuple[str, str, str]
-) -> TracesComparison:
+def compare_traces(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> TracesComparison:
     """Diff stream status sequences (and their validity) and ERROR traces."""
-    c_key, t_key = ExecutionKey.of(control), ExecutionKey.of(target)
+    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
     result = TracesComparison(c_key, t_key)
     params = both_params(c_key, t_key)
     with Scratch(con) as scratch:

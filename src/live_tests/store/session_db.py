@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-from live_tests.models import ExecutionResult
+from live_tests.models import ExecutionKey, ExecutionResult
+from live_tests.sql import literal
 
 KEY_COLUMNS = "connector VARCHAR, version VARCHAR, command VARCHAR, seq BIGINT"
 
@@ -79,15 +80,11 @@ _DEFAULT_MAX_OBJECT_SIZE = 16 * 1024 * 1024
 MEMORY_LIMIT_MB = int(os.environ.get("LIVE_TESTS_DUCKDB_MEMORY_LIMIT_MB", "192"))
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _max_object_size(longest_line: int) -> int:
     return max(_DEFAULT_MAX_OBJECT_SIZE, longest_line + 1024)
 
 
-def delete_execution(con: duckdb.DuckDBPyConnection, key: tuple[str, str, str]) -> None:
+def delete_execution(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> None:
     """Forget what an earlier load of this execution put into any table."""
     for table in SCHEMA:
         con.execute(f"DELETE FROM {table} WHERE connector = ? AND version = ? AND command = ?", list(key))
@@ -95,7 +92,7 @@ def delete_execution(con: duckdb.DuckDBPyConnection, key: tuple[str, str, str]) 
 
 def insert_messages(
     con: duckdb.DuckDBPyConnection,
-    key: tuple[str, str, str],
+    key: ExecutionKey,
     table: str,
     path: Path,
     *,
@@ -104,11 +101,11 @@ def insert_messages(
 ) -> None:
     """Bulk-insert a JSONL file of one message kind; its lines get seq first_seq, first_seq + 1, ..."""
     columns, select = _LOADERS[table]
-    key_sql = ", ".join(_sql_str(part) for part in key)
+    key_sql = ", ".join(literal(part) for part in key)
     con.execute(
         f"""INSERT INTO {table}
         SELECT {key_sql}, ordinality + {first_seq - 1}, {select}
-        FROM read_json({_sql_str(str(path))}, format = 'newline_delimited', records = true,
+        FROM read_json({literal(str(path))}, format = 'newline_delimited', records = true,
                        columns = {columns}, maximum_object_size = {_max_object_size(longest_line)})
              WITH ORDINALITY"""
     )

@@ -1,4 +1,5 @@
-"""Small SQL helpers shared by the comparisons: literals, execution filters, scratch tables, paths."""
+"""Small SQL helpers shared by the store, the comparisons and the suite: literals, execution filters,
+scratch tables, JSON paths."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from live_tests.compare.diff import ExecutionKey
+from live_tests.models import ExecutionKey
 
 # Replace array indices in a JSON path so paths of different elements count together.
 WILDCARD_INDEX_SQL = r"regexp_replace({0}, '\[[0-9]+\]', '[*]', 'g')"
@@ -27,6 +28,10 @@ _NODE_SEP = "chr(30)"
 
 def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def json_pointer(path: Sequence[str]) -> str:
