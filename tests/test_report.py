@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from live_tests.compare import compare_catalogs, compare_records, compare_spec
-from live_tests.report import (
+from live_tests.reports import (
     CountRow,
     Outcome,
     ReportContext,
@@ -29,7 +29,8 @@ from live_tests.report import (
     build_report_context,
     write_reports,
 )
-from tests.test_compare import CATALOG_STREAMS, SPEC, USERS, SessionBuilder, catalog, record, spec, stream_state
+from tests.test_compare import USERS, SessionBuilder, catalog, record, spec, stream_state
+from tests.test_compare_documents import CATALOG_STREAMS, SPEC
 
 CONTROL, TARGET = "1.0.0", "2.0.0"
 DATE = datetime(2024, 5, 17, 9, 30, tzinfo=UTC)
