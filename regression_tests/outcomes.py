@@ -19,7 +19,7 @@ import pytest
 
 from live_tests.compare import Finding, Severity
 from live_tests.regression_tests.session import ExecutionPair, RegressionSession
-from live_tests.report import EvaluationMode, Outcome, TestResult
+from live_tests.reports import EvaluationMode, Outcome, TestResult
 from live_tests.secrets import scrub_tree
 
 # Failing findings listed in a failure message; all of them are in the diff files.

@@ -17,9 +17,8 @@ import pytest
 
 from live_tests.connector_inputs import connector_inputs
 from live_tests.models import Command, ConnectorImage, InputError
-from live_tests.proxy import ProxySettings
-from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE
-from live_tests.report import EvaluationMode
+from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
+from live_tests.reports import EvaluationMode
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_TIMEOUT_S = 3600.0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from live_tests.regression_tests.session import RegressionSession
-from live_tests.report import Outcome, TestResult, build_report_context, write_reports
+from live_tests.reports import Outcome, TestResult, build_report_context, write_reports
 from live_tests.secrets import ScrubReport, scrub_session
 
 

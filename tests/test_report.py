@@ -151,7 +151,7 @@ def test_reports_content(session_con: duckdb.DuckDBPyConnection, tmp_path: Path)
 
     verdict = json.loads(paths["json"].read_text())
     assert (verdict["verdict"], verdict["blocking"], verdict["evaluation_mode"]) == ("failed", True, "strict")
-    assert verdict["outcomes"] == {"failed": 2, "error": 1, "passed with findings": 1, "passed": 1, "skipped": 1}
+    assert verdict["outcomes"] == {"failed": 2, "error": 1, "inconclusive": 0, "passed with findings": 1, "passed": 1, "skipped": 1}
     assert [t["name"] for t in verdict["tests"]] == [
         "test_all_records_are_the_same", "test_catalog_is_compatible", "test_read_with_state",
         "test_records_have_no_new_fields", "test_spec_is_compatible", "test_check_succeeds",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-# The suite's modes (live_tests.report.EvaluationMode; not imported: it loads the report stage).
+# The suite's modes (live_tests.verdicts.EvaluationMode).
 EVALUATION_MODES = ("strict", "diagnostic")
 
 

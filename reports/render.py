@@ -1,0 +1,109 @@
+"""report.html (self-contained) and report.md (a PR comment) rendered from a `ReportContext`; report.json too."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import orjson
+
+from live_tests.reports.context import ReportContext
+from live_tests.reports.report_json import link, report_json
+from live_tests.verdicts import Outcome
+
+TEMPLATES_PACKAGE = "live_tests.reports"
+# Lines of a diff summary shown inline; the whole text is in the test's summary.txt.
+SUMMARY_LINES_HTML = 400
+SUMMARY_LINES_MD = 60
+# GitHub rejects comments over 65,536 characters.
+MARKDOWN_MAX_CHARS = 60_000
+
+
+def write_reports(out_dir: Path, context: ReportContext) -> dict[str, Path]:
+    """Write report.html, report.md and report.json into `out_dir`; returns {"html"|"md"|"json": path}."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out_dir / "report.html", "md": out_dir / "report.md", "json": out_dir / "report.json"}
+    view = _view(out_dir, context)
+    paths["html"].write_text(_environment(autoescape=True).get_template("report.html.j2").render(view), "utf-8")
+    markdown = _environment(autoescape=False).get_template("report.md.j2").render(view)
+    if len(markdown) > MARKDOWN_MAX_CHARS:
+        cut = markdown.rfind("\n", 0, MARKDOWN_MAX_CHARS - 200)
+        markdown = markdown[:cut] + "\n\n… (truncated: see report.html for the full report)\n"
+    paths["md"].write_text(markdown, "utf-8")
+    paths["json"].write_bytes(orjson.dumps(report_json(out_dir, context), option=orjson.OPT_INDENT_2))
+    return paths
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["signed"] = lambda n: f"{n:+,}" if n else "0"
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["bytes"] = _human_bytes
+    env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    env.filters["md_code"] = _markdown_code_block
+    return env
+
+
+def _load_template(name: str) -> str:
+    return resources.files(TEMPLATES_PACKAGE).joinpath(name).read_text("utf-8")
+
+
+def _view(out_dir: Path, context: ReportContext) -> dict[str, Any]:
+    """What the templates see: the context plus links and trimmed summaries."""
+    results = []
+    for r in context.sorted_results:
+        lines = r.summary.rstrip("\n").splitlines()
+        results.append(
+            {
+                "result": r,
+                "links": [(p.name, link(out_dir, p)) for p in r.diff_files],
+                "summary_html": _trim(lines, SUMMARY_LINES_HTML),
+                "summary_md": _trim(lines, SUMMARY_LINES_MD),
+                "docstring": _dedent_docstring(r.docstring),
+            }
+        )
+    return {
+        "ctx": context,
+        "results": results,
+        "counts": context.outcome_counts,
+        "Outcome": Outcome,
+        "css": _load_template("report.css"),
+        "date": context.date.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+    }
+
+
+def _trim(lines: list[str], limit: int) -> str:
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join([*lines[:limit], f"… {len(lines) - limit} more lines in summary.txt"])
+
+
+def _dedent_docstring(text: str) -> str:
+    return inspect.cleandoc(text) if text else ""
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _markdown_code_block(text: str) -> str:
+    """A fenced block whose fence is longer than any backtick run inside (so the text can't end it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"

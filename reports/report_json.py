@@ -1,0 +1,64 @@
+"""report.json: the machine-readable verdict and figures of a session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from live_tests.reports.context import CountRow, ReportContext
+
+
+def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
+    """What report.json holds."""
+    verdict = context.session_verdict
+    return {
+        "connector": context.connector,
+        "control_version": context.control_version,
+        "target_version": context.target_version,
+        "run_id": context.run_id,
+        "pr_url": context.pr_url,
+        "date": context.date.isoformat(),
+        "evaluation_mode": context.evaluation_mode.value,
+        "verdict": verdict.word,
+        "verdict_text": verdict.text,
+        "blocking": verdict.blocking,
+        "interrupted": context.interrupted,
+        "outcomes": {o.value: n for o, n in context.outcome_counts.items()},
+        "tests": [
+            {
+                "name": r.name,
+                "outcome": r.outcome.value,
+                "message": r.message,
+                "summary": r.summary,  # the same text as summary.txt; findings.json has every finding
+                "duration_s": r.duration_s,
+                "diff_files": [link(out_dir, p) for p in r.diff_files],
+            }
+            for r in context.sorted_results
+        ],
+        "coverage": {
+            "catalog": context.coverage.catalog,
+            "configured": context.coverage.configured,
+            "with_data": context.coverage.with_data,
+            "untested": context.coverage.untested,
+        },
+        "message_counts": [_count_json(row) for row in context.message_counts],
+        "records_per_stream": [_count_json(row) for row in context.records_per_stream],
+        "http_capture": context.http_capture,
+        "http_traffic": {
+            version: None if t is None else {**vars(t), "top_endpoints": [list(e) for e in t.top_endpoints]}
+            for version, t in context.http_traffic.items()
+        },
+    }
+
+
+def _count_json(row: CountRow) -> dict[str, Any]:
+    return {"command": row.command, "name": row.label, "control": row.control, "target": row.target, "delta": row.delta}
+
+
+def link(out_dir: Path, path: Path) -> str:
+    """Link to a diff file relative to the report, so the artifacts folder can move as a whole."""
+    try:
+        return Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+    except ValueError:  # another drive (Windows): keep it absolute
+        return path.resolve().as_posix()
