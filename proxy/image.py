@@ -21,9 +21,8 @@ import docker
 from docker.errors import BuildError, DockerException, ImageNotFound
 
 from live_tests.docker_engine import EngineError, ensure_image
+from live_tests.proxy.settings import DEFAULT_PROXY_IMAGE, MITMPROXY_VERSION
 
-MITMPROXY_VERSION = "11.0.2"
-DEFAULT_PROXY_IMAGE = f"live-tests/mitmproxy:{MITMPROXY_VERSION}"
 DEFAULT_WHEELS_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "live-tests" / "wheels"
 # mitmproxy 11.0.2 pins pyperclip 1.9.0, published only as an sdist. It is pure Python, so a
 # wheel built on the host installs anywhere, and lets the rest be fetched binary-only.
@@ -77,7 +76,7 @@ def proxy_image_recipe(client: docker.DockerClient, base_image: str) -> str:
         base_id = client.images.get(base_image).id
     except ImageNotFound:
         raise EngineError(f"base image {base_image} is not on the engine - build or load it first") from None
-    dockerfile = (resources.files("live_tests.proxy_image") / "Dockerfile").read_bytes()
+    dockerfile = (resources.files("live_tests.proxy") / "Dockerfile").read_bytes()
     return hashlib.sha256(b"\0".join([dockerfile, MITMPROXY_VERSION.encode(), base_id.encode()])).hexdigest()
 
 
@@ -91,7 +90,7 @@ def build_proxy_image(
     architecture = client.info().get("Architecture", "x86_64")
     wheels = fetch_wheels(architecture, wheels_cache)
     with tempfile.TemporaryDirectory(prefix="live-tests-proxy-build-") as context:
-        dockerfile = resources.files("live_tests.proxy_image") / "Dockerfile"
+        dockerfile = resources.files("live_tests.proxy") / "Dockerfile"
         Path(context, "Dockerfile").write_bytes(dockerfile.read_bytes())
         shutil.copytree(wheels, Path(context, "wheels"), ignore=shutil.ignore_patterns(".complete"))
         try:

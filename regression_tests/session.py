@@ -79,7 +79,7 @@ class RegressionSession:
             ensure_image(client, image.reference)
         if self.settings.proxy.enabled:
             from live_tests.images import ImageBuildError, ensure_base_image
-            from live_tests.proxy_image.image import ensure_proxy_image
+            from live_tests.proxy.image import ensure_proxy_image
 
             try:
                 ensure_proxy_image(client, self.settings.proxy.image, ensure_base_image(client))

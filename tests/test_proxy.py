@@ -31,6 +31,7 @@ from live_tests.docker_engine import labels
 from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, InputError, ProxyAttachment
 from live_tests.proxy import (
     CAPTURE_FILE,
+    DEFAULT_PROXY_IMAGE,
     PROXY_ALIAS,
     ProxyError,
     ProxyMode,
@@ -39,7 +40,7 @@ from live_tests.proxy import (
     parse_proxy_options,
     proxy_for_execution,
 )
-from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE, ensure_proxy_image, fetch_wheels
+from live_tests.proxy.image import ensure_proxy_image, fetch_wheels
 from live_tests.store.http_flows import load_http_flows
 from tests.conftest import DEMO_DIR, leftovers, run_cli
 
@@ -519,6 +520,28 @@ def test_everything_is_removed_after_a_failure_and_dumps_are_kept(
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize("strategy", ["lazy", "eager"])
+def test_a_user_proxy_option_replaces_our_default_for_it(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, upstream: Upstream, tmp_path, strategy
+) -> None:
+    """Our default connection_strategy=lazy once made mitmdump exit with "Received multiple values"."""
+    run_id = f"proxy-option-{uuid.uuid4().hex[:6]}"
+    user = parse_proxy_options([f"connection_strategy={strategy}", f"map_remote={upstream.map_remote}"])
+    settings = ProxySettings(image=proxy_image, options=user)
+    inputs = _inputs(tmp_path, client_image, run_id)
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+        filters = {"label": [f"live-tests.run-id={run_id}", "live-tests.role=proxy"]}
+        (proxy,) = docker_client.containers.list(filters=filters)
+        sets = [arg for arg in proxy.attrs["Args"] if arg.startswith("connection_strategy=")]
+        assert sets == [f"connection_strategy={strategy}"]
+        calls = {"CALLS": json.dumps([["GET", f"{API}/v1/products?page=1", None]])}
+        answers = run_connector(docker_client, client_image, attachment, CLIENT, run_id, calls)
+    # It took effect: eager connects to the original host, which map_remote has not redirected yet.
+    assert [answer["status"] for answer in answers] == ([200] if strategy == "lazy" else [None])
+    assert leftovers(docker_client, run_id) == []
+
+
+@pytest.mark.docker
 def test_a_proxy_that_cannot_start_fails_clearly_and_leaves_nothing(
     docker_client: docker.DockerClient, proxy_image: str, client_image: str, tmp_path
 ) -> None:
@@ -580,17 +603,16 @@ def test_repeated_options_keep_every_value() -> None:
 
 
 def test_host_side_names_match_the_addon() -> None:
-    from live_tests import proxy
-    from live_tests.proxy_image import live_tests_addon
+    from live_tests.proxy import addon, container
     from live_tests.store import http_flows
 
-    assert (proxy.MITM_FILE, proxy.HAR_FILE, proxy.FLOWS_FILE) == (
-        live_tests_addon.MITM_FILE,
-        live_tests_addon.HAR_FILE,
-        live_tests_addon.FLOWS_FILE,
+    assert (container.MITM_FILE, container.HAR_FILE, container.FLOWS_FILE) == (
+        addon.MITM_FILE,
+        addon.HAR_FILE,
+        addon.FLOWS_FILE,
     )
-    assert (http_flows.FLOWS_FILE, http_flows.CAPTURE_FILE) == (proxy.FLOWS_FILE, proxy.CAPTURE_FILE)
-    assert Path(live_tests_addon.__file__).name == proxy.ADDON_FILE
+    assert (http_flows.FLOWS_FILE, http_flows.CAPTURE_FILE) == (container.FLOWS_FILE, container.CAPTURE_FILE)
+    assert Path(addon.__file__).name == container.ADDON_FILE
 
 
 # A JVM client (HttpURLConnection): it reads neither *_PROXY nor PEM bundles, only JAVA_TOOL_OPTIONS.

@@ -20,8 +20,8 @@ from live_tests.console import console, live_progress, summary_console, summary_
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
 from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
 from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
-from live_tests.proxy import ProxySettings
-from live_tests.proxy_image.image import DEFAULT_PROXY_IMAGE, ensure_proxy_image
+from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
+from live_tests.proxy.image import ensure_proxy_image
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_OUTPUT_DIR = Path("live_tests_debug_reports")

@@ -1,6 +1,6 @@
 """mitmdump addon of live-tests: record every flow of one execution, and answer from a recording.
 
-Runs inside the proxy container (`mitmdump -s live_tests_addon.py`), so it imports only the
+Runs inside the proxy container (`mitmdump -s addon.py`), so it imports only the
 standard library and mitmproxy. It writes, into `live_tests_dump_dir`:
 
 - `http_dump.mitm`: every flow, written as it completes (mitmproxy's FlowWriter; mitmweb reads it),
