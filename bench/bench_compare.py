@@ -31,11 +31,12 @@ import duckdb
 from deepdiff import DeepDiff
 
 from live_tests.compare import compare_records
+from live_tests.models import ExecutionKey
 from live_tests.store.session_db import SessionDatabase
 
 CONNECTOR = "source-bench"
-CONTROL = (CONNECTOR, "1.0.0", "read")
-TARGET = (CONNECTOR, "2.0.0", "read")
+CONTROL = ExecutionKey(CONNECTOR, "1.0.0", "read")
+TARGET = ExecutionKey(CONNECTOR, "2.0.0", "read")
 STREAM = "users"
 
 # Planted differences, by id % 200 (each residue is 0.5% of the keys).

@@ -20,7 +20,7 @@ COUNT_KINDS = frozenset({"record_count_changed", "stream_missing_in_target", "st
 PRIMARY_KEY_KINDS = frozenset({"missing_primary_keys", "stream_missing_in_target"})
 CONTENT_KINDS = frozenset(
     {"extra_primary_keys", "records_missing_in_target", "records_extra_in_target", "record_field_changed",
-     "record_field_removed", "record_field_added", "duplicate_primary_keys"}
+     "record_field_removed", "record_field_added", "record_field_null_vs_absent", "duplicate_primary_keys"}
 )  # fmt: skip
 
 
@@ -80,7 +80,7 @@ def view(
         target=comparison.target,
         findings=findings,
         streams=streams,
-        ignored_fields=list(comparison.ignored_fields),
+        ignored=list(comparison.ignored),
     )
 
 

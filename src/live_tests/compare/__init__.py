@@ -9,6 +9,7 @@ from live_tests.compare.catalog import CatalogComparison, compare_catalogs
 from live_tests.compare.counts import catalog_streams, message_counts, records_per_stream
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
 from live_tests.compare.http_traffic import HttpTraffic, http_traffic
+from live_tests.compare.ignores import IgnoredPath
 from live_tests.compare.records import (
     FieldDiffCount,
     PrimaryKeys,
@@ -29,6 +30,7 @@ __all__ = [
     "FieldProfile",
     "Finding",
     "HttpTraffic",
+    "IgnoredPath",
     "InferredSchemaComparison",
     "PrimaryKeys",
     "RecordsComparison",

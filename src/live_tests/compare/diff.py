@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from live_tests.compare.ignores import IgnoredPath
 from live_tests.models import ExecutionKey
 
 # How many findings of one kind the summary lists before saying "… and N more".
@@ -59,6 +60,8 @@ class Comparison:
     control: ExecutionKey
     target: ExecutionKey
     findings: list[Finding] = field(default_factory=list)
+    # The ignored paths (volatile or user-given) this comparison left out, for the report.
+    ignored: list[IgnoredPath] = field(default_factory=list)
 
     title: ClassVar[str] = "Comparison"
 
@@ -118,6 +121,12 @@ class Comparison:
         overview = self.overview_lines()
         if overview:
             lines += ["", *overview]
+        if self.ignored:
+            lines += ["", f"Ignored paths ({len(self.ignored)}):"]
+            lines += [
+                f"  {p.label()}: {p.reason}{f' ({p.records} records)' if p.records is not None else ''}"
+                for p in self.ignored
+            ]
         for severity, heading in (
             (Severity.BREAKING, "Breaking differences"),
             (Severity.CHANGE, "Non-breaking differences"),
@@ -150,6 +159,7 @@ class Comparison:
             "control": self.control._asdict(),
             "target": self.target._asdict(),
             "findings": [f.to_dict() for f in self.findings],
+            "ignored": [p.to_dict() for p in self.ignored],
         }
 
     def write_diff_files(self, directory: Path) -> list[Path]:
