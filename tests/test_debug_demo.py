@@ -130,3 +130,46 @@ def test_read_with_state_resumes_and_changes_state_format(demo_runs):
     assert final_states["1.0.0"].endswith("Z")
     assert final_states["2.0.0"].endswith("+00:00")
     assert final_states["1.0.0"][:19] == final_states["2.0.0"][:19]
+
+
+def test_a_rerun_of_the_same_image_is_a_second_execution(demo_images, docker_client, tmp_path):
+    """The noise baseline: the control run twice, concurrently, behind proxies; `label` keeps them apart."""
+    from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs
+    from live_tests.pipeline import run_executions
+    from live_tests.proxy import ProxySettings
+    from live_tests.store.session_db import SessionDatabase
+
+    run_id = "demo-rerun"
+    executions = [
+        ExecutionInputs(
+            connector=ConnectorImage.parse(demo_images[0]),
+            command=Command.SPEC,
+            inputs=ConnectorInputs(),
+            artifacts_dir=tmp_path / (label or "first"),
+            run_id=run_id,
+            label=label,
+        )
+        for label in ("", "rerun")
+    ]
+    assert [e.key.version for e in executions] == ["1.0.0", "1.0.0+rerun"]
+    with SessionDatabase(tmp_path / "duck.db") as db:
+        results = run_executions(docker_client, db, executions, max_parallel=2, proxy=ProxySettings())
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert [r.inputs.key for r in results] == [e.key for e in executions]
+    assert leftovers(docker_client, run_id) == []
+    with duckdb.connect(str(tmp_path / "duck.db"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT version, status, started_at, finished_at, artifacts_dir FROM executions ORDER BY version"
+        ).fetchall()
+        assert con.execute("SELECT version, count(*) FROM spec GROUP BY ALL ORDER BY 1").fetchall() == [
+            ("1.0.0", 1),
+            ("1.0.0+rerun", 1),
+        ]
+        captures = con.execute("SELECT version, mode FROM http_captures ORDER BY version").fetchall()
+    assert [(version, status) for version, status, *_ in rows] == [("1.0.0", "ok"), ("1.0.0+rerun", "ok")]
+    assert [Path(row[4]).name for row in rows] == ["first", "rerun"]
+    assert captures == [("1.0.0", "capture"), ("1.0.0+rerun", "capture")]
+    for result, (_, _, started_at, finished_at, _) in zip(results, rows, strict=True):
+        assert started_at.utcoffset().total_seconds() == 0 and started_at <= finished_at
+        assert (started_at, finished_at) == (result.started_at, result.finished_at)
+        assert abs((finished_at - started_at).total_seconds() - result.duration_s) < 1e-5

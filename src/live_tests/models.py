@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -129,10 +130,14 @@ class ExecutionInputs:
     network: str | None = None
     # Files to place into the container besides the connection objects: container path -> bytes.
     extra_files: dict[str, bytes] = field(default_factory=dict)
+    # Tells apart two executions of one image and command, e.g. "rerun" for the control run twice
+    # (the noise baseline). Shown in the key's version after a '+', which no Docker tag contains.
+    label: str = ""
 
     @property
     def key(self) -> ExecutionKey:
-        return ExecutionKey(self.connector.name, self.connector.version, self.command.value)
+        version = f"{self.connector.version}+{self.label}" if self.label else self.connector.version
+        return ExecutionKey(self.connector.name, version, self.command.value)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ class ExecutionResult:
     duration_s: float = 0.0
     time_to_first_record_s: float | None = None
     peak_memory_bytes: int | None = None
+    # Wall clock (UTC) of the container's start and end; None when it never started.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     timed_out: bool = False
     interrupted: bool = False
     # Why the execution could not run or complete (engine error, missing image, ...), one line.

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,7 @@ def run_execution(
         memory = _PeakMemory(client, container.id)
         container.start()
         started = time.monotonic()
+        result.started_at = datetime.now(UTC)
         watchdog.start()
         memory.start()
         try:
@@ -184,6 +186,8 @@ def run_execution(
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.duration_s = time.monotonic() - started
+        if result.started_at is not None:  # one clock for both: the end is the start plus the duration
+            result.finished_at = result.started_at + timedelta(seconds=result.duration_s)
         writer.close()
         result.stderr_tail = stderr.close()
         writer.report_into(result)

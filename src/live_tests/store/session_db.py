@@ -24,7 +24,8 @@ SCHEMA: dict[str, str] = {
     "executions": """connector VARCHAR, version VARCHAR, command VARCHAR, image VARCHAR,
         status VARCHAR, success BOOLEAN, exit_code INTEGER, duration_s DOUBLE,
         time_to_first_record_s DOUBLE, peak_memory_bytes BIGINT, stdout_lines BIGINT,
-        error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR""",
+        error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR, started_at TIMESTAMPTZ,
+        finished_at TIMESTAMPTZ""",
     # zstd: DuckDB's default picks a compression per segment by trying several, which costs more
     # CPU than parsing the records; zstd is cheaper to write and about as fast to scan.
     "records": f"{KEY_COLUMNS}, stream VARCHAR, namespace VARCHAR, emitted_at BIGINT, data JSON USING COMPRESSION zstd",
@@ -123,7 +124,7 @@ def insert_message_files(
 
 def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) -> None:
     con.execute(
-        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             *result.inputs.key,
             result.inputs.connector.reference,
@@ -137,6 +138,8 @@ def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) ->
             result.error,
             result.stderr_tail,
             str(result.inputs.artifacts_dir),
+            result.started_at,
+            result.finished_at,
         ],
     )
 
