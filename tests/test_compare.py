@@ -549,7 +549,7 @@ def test_message_counts_and_records_per_stream(session: SessionBuilder) -> None:
         "connection_status": 0, "controls": 0, "invalid_lines": 1,
     }  # fmt: skip
     assert records_per_stream(con, key) == {"a": 2, "b": 1}
-    assert message_counts(con, ("source-test", "9.9", "read"))["records"] == 0
+    assert message_counts(con, ExecutionKey("source-test", "9.9", "read"))["records"] == 0
     assert http_traffic(con, "source-test", "1.0") is None  # no http_flows table: not captured
 
 

@@ -56,7 +56,8 @@ class IgnoredPath:
         if not path.startswith("$"):
             raise ValueError(f"ignored field {text!r}: the path must start with $ ({example})")
         segments = normalise_field_path(path)
-        if not segments or path.removeprefix("$").startswith("[") or "" in segments:
+        parts = path.removeprefix("$").removeprefix(".").split(".")
+        if not segments or path.removeprefix("$").startswith("[") or "" in parts:
             raise ValueError(f"ignored field {text!r}: the path names no field ({example})")
         if any(seg != "[*]" and _INDEX.search(seg) for seg in segments):
             raise ValueError(f"ignored field {text!r}: array elements can only be [*] ({example})")

@@ -3,17 +3,21 @@
 For each top-level field, on each side: the JSON types seen (null aside), how many records have
 the field and how many have it null. Computed in two passes over `records`: the field names per
 stream (`json_keys`), then one scan per stream with a constant list of JSON pointers (`json_type`
-with constant paths is fast; json_each over every record would be ~20x slower).
+with constant paths is fast; json_each over every record would be ~20x slower). Ignored paths
+that name a top-level field leave that field out. A field that is only ever null on one side and
+absent on the other is listed as such, not as removed or added.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import duckdb
 
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
+from live_tests.compare.ignores import RECORDS, IgnoredPath, IgnoreRules
 from live_tests.sql import Scratch, both_params, fetch_dicts, json_pointer, key_filter, literal
 
 # DuckDB's json_type names -> JSON schema type names.
@@ -60,21 +64,28 @@ class InferredSchemaComparison(Comparison):
 
 def infer_schemas(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> dict[str, dict[str, FieldProfile]]:
     """Per stream, per top-level field: types seen and nullability, for one execution."""
-    key = ExecutionKey(*key)
     params = {f"c_{name}": value for name, value in key._asdict().items()}
     with Scratch(con) as scratch:
-        rows = _profile_rows(con, scratch, params, ("c",))
+        rows = _profile_rows(con, scratch, params, ("c",), IgnoreRules(con, (), RECORDS))
     return _profiles(rows, "c")
 
 
 def compare_inferred_schemas(
-    con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey
+    con: duckdb.DuckDBPyConnection,
+    control: ExecutionKey,
+    target: ExecutionKey,
+    *,
+    ignored: Sequence[IgnoredPath] = (),
 ) -> InferredSchemaComparison:
-    """Diff the schema inferred from each execution's records (fields, types, nullability)."""
-    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
-    result = InferredSchemaComparison(c_key, t_key)
+    """Diff the schema inferred from each execution's records (fields, types, nullability).
+
+    `ignored`: paths into the record data; a top-level field they cover is left out (those that
+    apply to records end up in `result.ignored`).
+    """
+    rules = IgnoreRules(con, ignored, RECORDS)
+    result = InferredSchemaComparison(control, target, ignored=rules.applied)
     with Scratch(con) as scratch:
-        rows = _profile_rows(con, scratch, both_params(c_key, t_key), ("c", "t"))
+        rows = _profile_rows(con, scratch, both_params(control, target), ("c", "t"), rules)
     result.control_fields = _profiles(rows, "c")
     result.target_fields = _profiles(rows, "t")
     result.findings = _findings(result.control_fields, result.target_fields)
@@ -82,17 +93,23 @@ def compare_inferred_schemas(
 
 
 def _profile_rows(
-    con: duckdb.DuckDBPyConnection, scratch: Scratch, params: dict[str, str], sides: tuple[str, ...]
+    con: duckdb.DuckDBPyConnection,
+    scratch: Scratch,
+    params: dict[str, str],
+    sides: tuple[str, ...],
+    rules: IgnoreRules,
 ) -> list[dict[str, Any]]:
     names = scratch.create(
         "field_names",
         " UNION ALL ".join(
             f"""SELECT '{side}' AS side, n.stream, f.fields, n.records
                 FROM (SELECT stream, count(*) AS records FROM records WHERE {key_filter(side)} GROUP BY stream) n
-                LEFT JOIN (SELECT stream, list_sort(list(DISTINCT name)) AS fields
-                           FROM (SELECT stream, unnest(json_keys(data)) AS name
-                                 FROM records WHERE {key_filter(side)})
-                           GROUP BY stream) f USING (stream)"""
+                LEFT JOIN (SELECT d.stream, list_sort(list(d.name)) AS fields
+                           FROM (SELECT DISTINCT stream, unnest(json_keys(data)) AS name
+                                 FROM records WHERE {key_filter(side)}) d,
+                                json_tree(json_object(d.name, 0)) j
+                           WHERE j.fullkey <> '$' AND NOT {rules.sql("d.stream", "j.fullkey")}
+                           GROUP BY d.stream) f USING (stream)"""
             for side in sides
         ),
         params,
@@ -151,7 +168,23 @@ def _findings(control: dict[str, dict[str, FieldProfile]], target: dict[str, dic
         for name in sorted(set(c_fields) | set(t_fields)):
             path = f"$.{name}"
             c, t = c_fields.get(name), t_fields.get(name)
-            if t is None:
+            if t is None and c is not None and not c.types:
+                findings.append(
+                    Finding(
+                        "field_null_vs_absent", Severity.CHANGE,
+                        f"`{stream}`: `{path}` null in control, absent in target ({c.nulls} records)",
+                        stream=stream, path=path, control="null", target="absent", count=c.nulls,
+                    )
+                )  # fmt: skip
+            elif c is None and t is not None and not t.types:
+                findings.append(
+                    Finding(
+                        "field_null_vs_absent", Severity.CHANGE,
+                        f"`{stream}`: `{path}` absent in control, null in target ({t.nulls} records)",
+                        stream=stream, path=path, control="absent", target="null", count=t.nulls,
+                    )
+                )  # fmt: skip
+            elif t is None:
                 findings.append(
                     Finding(
                         "field_removed", Severity.BREAKING, f"`{stream}`: field `{name}` no longer appears",

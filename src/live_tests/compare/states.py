@@ -2,22 +2,27 @@
 
 Per (state type, stream): how many states were emitted and the final value (last by seq).
 STREAM states are keyed by their stream; GLOBAL and LEGACY states by "(global)"/"(legacy)".
-Final values are compared in canonical form, so object key order does not matter.
+Final values are compared in canonical form, so object key order does not matter; ignored paths
+(into the state value: a stream's own and `*` ones for STREAM states, `*` ones for GLOBAL and
+LEGACY states) are left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import duckdb
 
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
-from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
+from live_tests.compare.ignores import ANY_STREAM, STATES, IgnoredPath, IgnoreRules
+from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter, literal
 
-_STREAM_NAME = """CASE state_type WHEN 'STREAM' THEN coalesce(stream, '(unnamed)')
+STREAM_NAME_SQL = """CASE state_type WHEN 'STREAM' THEN coalesce(stream, '(unnamed)')
                   WHEN 'GLOBAL' THEN '(global)' ELSE '(legacy)' END"""
-_STATE_VALUE = """CASE state_type WHEN 'STREAM' THEN state -> '$.stream.stream_state'
+# The state value of a STATE message row: what is compared (and what ignored paths point into).
+STATE_VALUE_SQL = """CASE state_type WHEN 'STREAM' THEN state -> '$.stream.stream_state'
                   WHEN 'GLOBAL' THEN state -> '$.global' ELSE coalesce(state -> '$.data', state) END"""
 
 
@@ -48,22 +53,32 @@ class StatesComparison(Comparison):
         return lines
 
 
-def compare_states(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> StatesComparison:
-    """Diff state counts, the shape of the states (types, streams) and each stream's final state."""
-    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
-    result = StatesComparison(c_key, t_key)
+def compare_states(
+    con: duckdb.DuckDBPyConnection,
+    control: ExecutionKey,
+    target: ExecutionKey,
+    *,
+    ignored: Sequence[IgnoredPath] = (),
+) -> StatesComparison:
+    """Diff state counts, the shape of the states (types, streams) and each stream's final state.
+
+    `ignored`: paths into the state values left out of the final-state comparison (those that
+    apply to states end up in `result.ignored`).
+    """
+    rules = IgnoreRules(con, ignored, STATES)
+    result = StatesComparison(control, target, ignored=rules.applied)
     with Scratch(con) as scratch:
         finals = scratch.create(
             "finals",
             " UNION ALL ".join(
-                f"""SELECT '{side}' AS side, state_type, {_STREAM_NAME} AS name, count(*) AS n,
-                           arg_max({_STATE_VALUE}, seq) AS value
+                f"""SELECT '{side}' AS side, state_type, {STREAM_NAME_SQL} AS name, count(*) AS n,
+                           arg_max({STATE_VALUE_SQL}, seq) AS value
                     FROM states WHERE {key_filter(side)} GROUP BY ALL"""
                 for side in ("c", "t")
             ),
-            both_params(c_key, t_key),
+            both_params(control, target),
         )
-        canon = canonical_sql(finals, "side, state_type, name", "value")
+        canon = _canonical_finals(con, finals, rules)
         rows = fetch_dicts(
             con,
             f"""SELECT f.side, f.state_type, f.name, f.n, f.value::VARCHAR AS value, c.canon
@@ -79,6 +94,22 @@ def compare_states(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target
     result.target_count = sum(s.count for s in result.target_states.values())
     result.findings = _findings(result, canon_of)
     return result
+
+
+def _canonical_finals(con: duckdb.DuckDBPyConnection, finals: str, rules: IgnoreRules) -> str:
+    """Canonical text of each final value, without the paths ignored for its stream: one canonical
+    query per distinct set of patterns (a handful of streams, one row each)."""
+    if not rules:
+        return canonical_sql(finals, "side, state_type, name", "value")
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for name, state_type in con.execute(f"SELECT DISTINCT name, state_type FROM {finals} ORDER BY name").fetchall():
+        stream = name if state_type == "STREAM" else ANY_STREAM
+        groups.setdefault(tuple(rules.for_stream(stream)), []).append(name)
+    parts = []
+    for patterns, group in groups.items():
+        source = f"(SELECT * FROM {finals} WHERE name IN ({', '.join(literal(n) for n in group)}))"
+        parts.append(canonical_sql(source, "side, state_type, name", "value", patterns))
+    return " UNION ALL ".join(f"SELECT * FROM ({part})" for part in parts)
 
 
 def _findings(result: StatesComparison, canon_of: dict[tuple[str, str], str | None]) -> list[Finding]:
