@@ -15,8 +15,8 @@ import pytest
 
 from live_tests.compare import (
     Comparison,
-    IgnoredPath,
     FieldProfile,
+    IgnoredPath,
     Severity,
     StreamState,
     compare_inferred_schemas,
