@@ -1,34 +1,31 @@
 """Compare the discovered catalogs of control and target, stream by stream.
 
-The catalog describes an output, so what breaks is what downstream syncs rely on: a stream or a
-property disappearing, a property's type changing, primary key or cursor changing, a sync mode
-no longer supported. New streams, new properties, nullability changes are non-breaking changes.
+Streams are matched by name and namespace; each matched stream object (json_schema, primary key,
+cursor, sync modes, ...) is diffed path by path and every change is classified by `change_rules`:
+breaking when a destination can no longer rely on what it got before (a stream or property gone,
+a type changed, nullability removed, primary key or cursor changed, a sync mode removed),
+compatible otherwise, cosmetic (INFO) for documentation keys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import duckdb
 
-from live_tests.compare import jsonschema
-from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, parse_json, short
-from live_tests.compare.spec import jsonschema_display
-from live_tests.sql import Scratch, both_params, canonical_sql, fetch_dicts, key_filter
-
-# Stream keys compared with their own rules below; the schema is diffed property by property.
-_STREAM_KEY_KINDS: dict[str, tuple[str, Severity]] = {
-    "source_defined_primary_key": ("primary_key_changed", Severity.BREAKING),
-    "default_cursor_field": ("cursor_field_changed", Severity.BREAKING),
-    "source_defined_cursor": ("source_defined_cursor_changed", Severity.BREAKING),
-}
+from live_tests.compare.change_rules import Document, classify
+from live_tests.compare.diff import Comparison, Finding, Severity
+from live_tests.compare.document_diff import diff_documents
+from live_tests.models import ExecutionKey
+from live_tests.sql import Scratch, both_params, key_filter
 
 
 @dataclass
 class CatalogComparison(Comparison):
     title: ClassVar[str] = "Catalog comparison"
 
+    # Stream names, `namespace.name` for a stream with a namespace.
     control_streams: list[str] = field(default_factory=list)
     target_streams: list[str] = field(default_factory=list)
 
@@ -49,9 +46,10 @@ class CatalogComparison(Comparison):
 
 def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> CatalogComparison:
     """Diff the last CATALOG message of each execution (the `discover` command)."""
-    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
-    result = CatalogComparison(c_key, t_key)
+    result = CatalogComparison(control, target)
+    params = both_params(control, target)
     with Scratch(con) as scratch:
+        # A duplicated stream name is the validation test's finding; here its first entry counts.
         streams = scratch.create(
             "streams",
             f"""WITH docs AS (
@@ -59,10 +57,14 @@ def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, targ
                         (SELECT catalog FROM catalog WHERE {key_filter("c")} ORDER BY seq DESC LIMIT 1)
                     UNION ALL
                     SELECT 'target', catalog FROM
-                        (SELECT catalog FROM catalog WHERE {key_filter("t")} ORDER BY seq DESC LIMIT 1))
-                SELECT d.side, s.value ->> '$.name' AS scope, s.value AS stream
-                FROM docs d, json_each(d.catalog, '$.streams') s""",
-            both_params(c_key, t_key),
+                        (SELECT catalog FROM catalog WHERE {key_filter("t")} ORDER BY seq DESC LIMIT 1)),
+                entries AS (
+                    SELECT d.side, s.key::INTEGER AS pos, s.value AS doc,
+                           coalesce((s.value ->> '$.namespace') || '.', '') || (s.value ->> '$.name') AS scope
+                    FROM docs d, json_each(d.catalog, '$.streams') s)
+                SELECT side, scope, doc FROM entries
+                QUALIFY row_number() OVER (PARTITION BY side, scope ORDER BY pos) = 1""",
+            params,
         )
         present = dict(
             con.execute(
@@ -70,10 +72,10 @@ def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, targ
                         SELECT side FROM {streams} UNION ALL
                         SELECT 'control' FROM catalog WHERE {key_filter("c")} UNION ALL
                         SELECT 'target' FROM catalog WHERE {key_filter("t")}) GROUP BY side""",
-                both_params(c_key, t_key),
+                params,
             ).fetchall()
         )
-        if not result.both_emitted(present, "CATALOG"):
+        if not result.both_emitted(set(present), "CATALOG"):
             return result
         for side, names in con.execute(
             f"SELECT side, list(scope ORDER BY scope) FROM {streams} GROUP BY side"
@@ -85,108 +87,14 @@ def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, targ
             )
         for name in result.streams_added:
             result.findings.append(Finding("stream_added", Severity.CHANGE, f"stream `{name}` was added", stream=name))
-
-        # Only streams on both sides are diffed in detail; the others are one finding each.
-        schemas = scratch.create(
-            "schemas",
-            f"""SELECT side, scope, stream -> '$.json_schema' AS schema FROM {streams}
-                WHERE scope IN (SELECT scope FROM {streams} WHERE side = 'control'
-                                INTERSECT SELECT scope FROM {streams} WHERE side = 'target')""",
+        # Streams on one side only are one finding each (above); the others are diffed in detail.
+        common = scratch.create(
+            "common",
+            f"""SELECT * FROM {streams} WHERE scope IN (
+                    SELECT scope FROM {streams} WHERE side = 'control'
+                    INTERSECT SELECT scope FROM {streams} WHERE side = 'target')""",
         )
-        nodes = scratch.create("nodes", jsonschema.nodes_sql(schemas))
-        props = scratch.create("props", jsonschema.properties_sql(nodes))
-        attrs = scratch.create("attrs", jsonschema.attributes_sql(props))
-        for row in fetch_dicts(con, jsonschema.property_pairs_sql(props)):
-            result.findings.append(_property_finding(row))
-        for row in fetch_dicts(con, jsonschema.attribute_pairs_sql(attrs, props)):
-            result.findings.append(_attribute_finding(row))
-        result.findings += _stream_key_findings(con, scratch, streams, schemas)
+        diff = diff_documents(con, scratch, common)
+    result.findings += classify(diff, Document.CATALOG)
     result.findings.sort(key=lambda f: (f.severity != Severity.BREAKING, f.stream or "", f.path or "", f.kind))
     return result
-
-
-def _property_finding(row: dict[str, Any]) -> Finding:
-    stream, path = row["scope"], row["display"]
-    where = f"`{stream}`: property `{path}`"
-    if not row["in_target"]:
-        return Finding("property_removed", Severity.BREAKING, f"{where} was removed", stream=stream, path=path)
-    if not row["in_control"]:
-        return Finding("property_added", Severity.CHANGE, f"{where} was added", stream=stream, path=path)
-    c_types, t_types = row["control_types"], row["target_types"]
-    only_nullability = row["same_non_null_types"]
-    return Finding(
-        "property_nullability_changed" if only_nullability else "property_type_changed",
-        Severity.CHANGE if only_nullability else Severity.BREAKING,
-        f"{where} type changed: {'/'.join(c_types) or 'any'} -> {'/'.join(t_types) or 'any'}",
-        stream=stream, path=path, control=c_types, target=t_types,
-    )  # fmt: skip
-
-
-def _attribute_finding(row: dict[str, Any]) -> Finding:
-    stream, path, attr = row["scope"], jsonschema_display(row["path"]), row["attr"]
-    c_val, t_val = parse_json(row["control_value"]), parse_json(row["target_value"])
-    severity = Severity.INFO if attr in jsonschema.COSMETIC_ATTRIBUTES else Severity.CHANGE
-    return Finding(
-        "property_attribute_changed", severity,
-        f"`{stream}`: `{path}`.{attr} changed: {_show(c_val)} -> {_show(t_val)}",
-        stream=stream, path=path, control=c_val, target=t_val,
-    )  # fmt: skip
-
-
-def _stream_key_findings(con: duckdb.DuckDBPyConnection, scratch: Scratch, streams: str, schemas: str) -> list[Finding]:
-    """Stream-level keys (primary key, cursor, sync modes, ...), canonicalised then compared."""
-    entries = scratch.create(
-        "stream_keys",
-        f"""SELECT s.side, s.scope, e.key AS name, e.value AS v FROM {streams} s, json_each(s.stream) e
-            WHERE e.key NOT IN ('name', 'json_schema')
-              AND s.scope IN (SELECT scope FROM {schemas})""",
-    )
-    canon = canonical_sql(entries, "side, scope, name", "v")
-    rows = con.execute(
-        f"""WITH c AS ({canon}),
-                 e AS (SELECT e.side, e.scope, e.name, e.v, c.canon FROM {entries} e JOIN c USING (side, scope, name))
-            SELECT coalesce(a.scope, b.scope), coalesce(a.name, b.name), a.v::VARCHAR, b.v::VARCHAR
-            FROM (SELECT * FROM e WHERE side = 'control') a
-            FULL OUTER JOIN (SELECT * FROM e WHERE side = 'target') b ON a.scope = b.scope AND a.name = b.name
-            WHERE a.canon IS DISTINCT FROM b.canon ORDER BY 1, 2"""
-    ).fetchall()
-    findings = []
-    for stream, name, c_raw, t_raw in rows:
-        c_val, t_val = parse_json(c_raw), parse_json(t_raw)
-        if name == "supported_sync_modes":
-            findings += _sync_mode_findings(stream, c_val or [], t_val or [])
-            continue
-        kind, severity = _STREAM_KEY_KINDS.get(name, ("stream_attribute_changed", Severity.CHANGE))
-        findings.append(
-            Finding(
-                kind, severity, f"`{stream}`: {name} changed: {_show(c_val)} -> {_show(t_val)}",
-                stream=stream, path=name, control=c_val, target=t_val,
-            )
-        )  # fmt: skip
-    return findings
-
-
-def _sync_mode_findings(stream: str, control: list[str], target: list[str]) -> list[Finding]:
-    findings = []
-    removed = sorted(set(control) - set(target))
-    added = sorted(set(target) - set(control))
-    if removed:
-        findings.append(
-            Finding(
-                "sync_modes_removed", Severity.BREAKING,
-                f"`{stream}`: sync modes no longer supported: {', '.join(removed)}",
-                stream=stream, path="supported_sync_modes", control=control, target=target,
-            )
-        )  # fmt: skip
-    if added:
-        findings.append(
-            Finding(
-                "sync_modes_added", Severity.CHANGE, f"`{stream}`: sync modes added: {', '.join(added)}",
-                stream=stream, path="supported_sync_modes", control=control, target=target,
-            )
-        )  # fmt: skip
-    return findings
-
-
-def _show(value: Any) -> str:
-    return "(unset)" if value is None else short(value, 60)

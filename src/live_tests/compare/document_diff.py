@@ -1,0 +1,182 @@
+"""Diff two sets of JSON documents path by path, in SQL: every added, removed and changed path.
+
+Input: a table with columns `side` ('control'/'target'), `scope` (e.g. a stream name: documents
+are paired by scope) and `doc` (JSON). Both sides' documents are flattened with `json_tree` and
+joined on (scope, JSON path), so key order never matters. A change is reported once, at the
+topmost path that differs: an added object is one change, not one per leaf inside it.
+
+Arrays are compared element by element, except:
+- sets (`SET_KEYS`: `required`, `enum`, `type`, sync modes), compared as sorted distinct values,
+  and a `type` string is the one-element set it means;
+- values compared whole (`WHOLE_KEYS`: `examples`, `default`, primary key, cursor, ...), where a
+  single change is more useful than one per element.
+Both only apply to keywords: a *property* named `type` or `default` is walked like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from live_tests.compare.diff import parse_json
+from live_tests.sql import CONTAINER_TYPES, Scratch, canonical_sql, fetch_dicts, key_segments_sql
+
+# Arrays whose order carries no meaning.
+SET_KEYS = ("required", "enum", "type", "supported_sync_modes", "supportedDestinationSyncModes")
+# Values reported as one change when anything inside them differs.
+WHOLE_KEYS = ("examples", "default", "const", "groups", "source_defined_primary_key", "default_cursor_field")
+# Objects whose keys are names chosen by the author (of properties, definitions), not keywords.
+_NAME_MAPS = ("properties", "patternProperties", "definitions", "$defs")
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """One differing path, with what the classification rules need to know about its position."""
+
+    scope: str
+    path: str  # JSON path in the document, as json_tree writes it: `$.properties."b c".type`
+    change: str  # "added" | "removed" | "changed"
+    key: str | None  # the last path segment (an array element's index as text)
+    parent_path: str
+    is_property: bool  # a member of a `properties` object: a property, not a keyword
+    is_keyword: bool  # a member of a schema / document object (`type`, `title`, `required`, ...)
+    in_array: bool  # an array element (e.g. one `oneOf` option)
+    parent_key: str | None  # the key of the parent (`oneOf` for an option)
+    schema_path: str | None  # for a property: the schema whose `properties` hold it
+    control: Any  # the control value at `path` (None when added); sets come sorted
+    target: Any
+
+    @property
+    def top_level(self) -> bool:
+        return self.parent_path == "$"
+
+
+@dataclass
+class DocumentDiff:
+    changes: list[DocumentChange] = field(default_factory=list)
+    properties: dict[str, int] = field(default_factory=dict)  # side -> properties in its documents
+    # Path segment of each name listed in a changed `required` (`.name`, `."b c"`), so rules can
+    # name the property.
+    segments: dict[str, str] = field(default_factory=dict)
+
+
+def diff_documents(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str) -> DocumentDiff:
+    """Every path that differs between the control and target documents of each scope."""
+    nodes = scratch.create(
+        "doc_nodes",
+        f"""SELECT d.side, d.scope, j.id, j.parent, j.key, j.fullkey AS path, j.path AS parent_path, j.type, j.value
+            FROM {docs} d, json_tree(d.doc) j""",
+    )
+    # A node's position: property, keyword, or array element; and its shape for comparing.
+    in_name_map = f"""coalesce(p.type = 'OBJECT' AND p.key IN ({_sql_list(_NAME_MAPS)}) AND g.type = 'OBJECT'
+                               AND g.key IS DISTINCT FROM 'properties', FALSE)"""
+    is_keyword = f"(coalesce(p.type = 'OBJECT', FALSE) AND NOT {in_name_map})"
+    shaped = scratch.create(
+        "doc_shaped",
+        f"""SELECT n.side, n.scope, n.id, n.parent, n.key, n.path, n.parent_path, n.type, n.value,
+                   p.key AS parent_key, coalesce(p.type = 'ARRAY', FALSE) AS in_array,
+                   {in_name_map} AND p.key = 'properties' AS is_property, {is_keyword} AS is_keyword,
+                   p.parent_path AS schema_path,
+                   CASE WHEN {is_keyword} AND n.key IN ({_sql_list(SET_KEYS)})
+                             AND (n.type = 'ARRAY' OR (n.key = 'type' AND n.type = 'VARCHAR')) THEN 'set'
+                        WHEN {is_keyword} AND n.key IN ({_sql_list(WHOLE_KEYS)}) THEN 'whole'
+                        WHEN n.type IN {CONTAINER_TYPES} THEN 'container'
+                        ELSE 'atom' END AS shape
+            FROM {nodes} n
+            LEFT JOIN {nodes} p ON p.side = n.side AND p.scope = n.scope AND p.id = n.parent
+            LEFT JOIN {nodes} g ON g.side = p.side AND g.scope = p.scope AND g.id = p.parent""",
+    )
+    scratch.drop(nodes)
+    # What lies inside a set or whole value is compared through it, never on its own.
+    inside = scratch.create(
+        "doc_inside",
+        f"""WITH RECURSIVE below(side, scope, id) AS (
+                SELECT n.side, n.scope, n.id FROM {shaped} n
+                JOIN {shaped} l ON l.side = n.side AND l.scope = n.scope AND l.id = n.parent
+                WHERE l.shape IN ('set', 'whole')
+                UNION
+                SELECT n.side, n.scope, n.id FROM {shaped} n
+                JOIN below b ON b.side = n.side AND b.scope = n.scope AND n.parent = b.id)
+            SELECT DISTINCT * FROM below""",
+    )
+    whole = f"(SELECT side, scope, id, value FROM {shaped} WHERE shape = 'whole')"
+    sorted_set = (
+        "'[' || array_to_string(list_sort(list_distinct(CASE WHEN s.type = 'ARRAY'"
+        " THEN json_extract(s.value, '$[*]')::VARCHAR[] ELSE [s.value::VARCHAR] END)), ',') || ']'"
+    )
+    compared = scratch.create(
+        "doc_compared",
+        f"""SELECT s.*, CASE s.shape WHEN 'set' THEN {sorted_set} WHEN 'whole' THEN w.canon
+                             WHEN 'atom' THEN s.value::VARCHAR END AS cmp,
+                   CASE s.shape WHEN 'set' THEN {sorted_set} ELSE s.value::VARCHAR END AS shown
+            FROM {shaped} s
+            LEFT JOIN ({canonical_sql(whole, "side, scope, id", "value")}) w USING (side, scope, id)
+            ANTI JOIN {inside} i USING (side, scope, id)""",
+    )
+    scratch.drop(shaped)
+    pairs = scratch.create(
+        "doc_pairs",
+        f"""SELECT coalesce(c.scope, t.scope) AS scope, coalesce(c.path, t.path) AS path,
+                   coalesce(c.parent_path, t.parent_path) AS parent_path, coalesce(c.key, t.key) AS key,
+                   coalesce(c.parent_key, t.parent_key) AS parent_key, coalesce(c.in_array, t.in_array) AS in_array,
+                   coalesce(c.is_property, t.is_property) AS is_property,
+                   coalesce(c.is_keyword, t.is_keyword) AS is_keyword,
+                   coalesce(c.schema_path, t.schema_path) AS schema_path,
+                   c.path IS NOT NULL AS in_control, t.path IS NOT NULL AS in_target,
+                   c.shape AS control_shape, t.shape AS target_shape, c.cmp AS control_cmp, t.cmp AS target_cmp,
+                   c.shown AS control, t.shown AS target,
+                   coalesce(c.shape = 'container' AND t.shape = 'container' AND c.type = t.type, FALSE) AS walked
+            FROM (SELECT * FROM {compared} WHERE side = 'control') c
+            FULL OUTER JOIN (SELECT * FROM {compared} WHERE side = 'target') t
+                ON c.scope = t.scope AND c.path = t.path""",
+    )
+    # Topmost differences only: a path counts when its parent is the same kind of container on
+    # both sides (so nothing under an added, removed or retyped value is repeated).
+    rows = fetch_dicts(
+        con,
+        f"""SELECT p.scope, p.path, p.key, p.parent_path, p.is_property, p.is_keyword, p.in_array, p.parent_key,
+                   p.schema_path, p.control, p.target,
+                   CASE WHEN NOT p.in_target THEN 'removed' WHEN NOT p.in_control THEN 'added'
+                        ELSE 'changed' END AS change
+            FROM {pairs} p JOIN {pairs} up ON up.scope = p.scope AND up.path = p.parent_path
+            WHERE up.walked AND p.path <> '$' AND NOT p.walked
+              AND (NOT p.in_control OR NOT p.in_target OR p.control_shape <> p.target_shape
+                   OR p.control_shape = 'container' OR p.control_cmp IS DISTINCT FROM p.target_cmp)
+            ORDER BY p.scope, p.path""",
+    )
+    result = DocumentDiff()
+    result.properties = dict(
+        con.execute(f"SELECT side, count(*) FROM {compared} WHERE is_property GROUP BY side").fetchall()
+    )
+    for row in rows:
+        row["control"], row["target"] = parse_json(row["control"]), parse_json(row["target"])
+        result.changes.append(DocumentChange(**row))
+    result.segments = _segments(con, _required_names(result.changes))
+    return result
+
+
+def _required_names(changes: list[DocumentChange]) -> set[str]:
+    names: set[str] = set()
+    for change in changes:
+        if change.key == "required" and change.is_keyword:
+            for side in (change.control, change.target):
+                if isinstance(side, list):
+                    names.update(n for n in side if isinstance(n, str))
+    return names
+
+
+def _segments(con: duckdb.DuckDBPyConnection, names: set[str]) -> dict[str, str]:
+    """Path segments of property names, written by DuckDB so they match json_tree's paths."""
+    if not names:
+        return {}
+    rows = con.execute(
+        f"SELECT k, seg FROM ({key_segments_sql('SELECT unnest($names::VARCHAR[]) AS k')})",
+        {"names": sorted(names)},
+    ).fetchall()
+    return dict(rows)
