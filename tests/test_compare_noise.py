@@ -7,6 +7,8 @@ Executions are planted in small duck.db files the way a run builds them (see tes
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +19,17 @@ from live_tests.compare import (
     compare_records,
     compare_states,
 )
-from tests.test_compare import SessionBuilder, global_state, kinds, record, session, stream_state
+from live_tests.compare.volatility import find_volatile_paths
+from tests.test_compare import (
+    Message,
+    SessionBuilder,
+    global_state,
+    kinds,
+    record,
+    reordered,
+    session,
+    stream_state,
+)
 
 __all__ = ["session"]  # the fixture, imported for pytest
 
@@ -199,3 +211,110 @@ def test_inferred_schema_ignored_top_level_fields(session: SessionBuilder) -> No
     result = compare_inferred_schemas(con, control, target, ignored=ignored)
     assert [f.path for f in result.findings] == ["$.o"]
     assert "ts" not in result.control_fields["u"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Volatile paths
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _run(at: datetime, run: int, name_suffix: str = "") -> list[Message]:
+    """One read, stamped with `at` like a connector reading "now"; `run` mints ids."""
+    users = [
+        record(
+            "users",
+            {"id": i, "name": f"u{i}{name_suffix}", "created_at": "2020-01-01T00:00:00Z", "updated_at": _iso(at),
+             "request_id": str(uuid.UUID(int=run * 1000 + i)), "meta": {"synced_ms": int(at.timestamp() * 1000)},
+             "last_login": _iso(at) if i % 2 else "2021-05-05T10:00:00+02:00", "score": 1.5, "tags": ["a"]},
+        )
+        for i in range(1, 5)
+    ]  # fmt: skip
+    events = [
+        record("events", {"kind": "x", "n": i, "seen_at": int(at.timestamp()), "token": f"t{run}-{i}"})
+        for i in range(3)
+    ]
+    state = stream_state("users", {"cursor": "2020-01-01", "synced_at": _iso(at)})
+    return [*users, *events, state]
+
+
+def _window(at: datetime) -> tuple[datetime, datetime]:
+    return at - timedelta(milliseconds=200), at + timedelta(milliseconds=800)
+
+
+def _found(paths: list[IgnoredPath]) -> set[tuple[str, str, str]]:
+    return {(p.stream, p.path, p.applies_to) for p in paths}
+
+
+def test_volatile_paths_from_a_rerun_and_now_stamps(session: SessionBuilder) -> None:
+    control = session.load("1.0", "read", _run(T0, run=1))
+    rerun = session.load("1.0+rerun", "read", _run(T0 + timedelta(seconds=7), run=2))
+    target = session.load("2.0", "read", _run(T0 + timedelta(seconds=20), run=3, name_suffix="!"))
+    windows = {control: _window(T0), rerun: _window(T0 + timedelta(seconds=7))}
+    windows[target] = _window(T0 + timedelta(seconds=20))
+    con = session.connect()
+    volatile = find_volatile_paths(con, control, rerun, windows, primary_keys={"users": [["id"]]})
+    assert _found(volatile) == {
+        ("users", "$.updated_at", "records"),
+        ("users", "$.request_id", "records"),
+        ("users", "$.meta.synced_ms", "records"),
+        ("users", "$.last_login", "records"),  # differs between the runs in the records stamped now
+        ("events", "$.seen_at", "records"),
+        ("events", "$.token", "records"),
+        ("users", "$.synced_at", "states"),
+    }
+    by_path = {(p.stream, p.path): p for p in volatile}
+    assert by_path[("users", "$.updated_at")].records == 4
+    assert by_path[("users", "$.last_login")].records == 2
+    assert by_path[("users", "$.request_id")].reason == "differs between two control runs"
+    assert by_path[("users", "$.updated_at")].reason == (
+        "differs between two control runs; timestamps inside the run's wall-clock window"
+        " (source-test 1.0 read, source-test 1.0+rerun read, source-test 2.0 read)"
+    )
+    assert by_path[("events", "$.token")].records == 3
+    # Set aside, the noise no longer fails anything; the real change in target (name) still does.
+    records = compare_records(con, control, target, {"users": [["id"]]}, ignored=volatile)
+    assert [(f.kind, f.stream, f.path) for f in records.breaking] == [("record_field_changed", "users", "$.name")]
+    assert records.streams["events"].identical
+    assert compare_states(con, control, target, ignored=volatile).passed
+    assert compare_states(con, control, target).of_kind("final_state_changed")
+
+
+def test_volatile_paths_when_both_control_runs_share_a_second(session: SessionBuilder) -> None:
+    control = session.load("1.0", "read", _run(T0, run=1))
+    rerun = session.load("1.0+rerun", "read", _run(T0, run=2))  # the same clock values
+    con = session.connect()
+    rerun_only = find_volatile_paths(con, control, rerun, {}, primary_keys={"users": [["id"]]})
+    assert _found(rerun_only) == {("users", "$.request_id", "records"), ("events", "$.token", "records")}
+    with_windows = find_volatile_paths(
+        con, control, rerun, {control: _window(T0), rerun: _window(T0)}, primary_keys={"users": [["id"]]}
+    )
+    assert _found(with_windows) == {
+        ("users", "$.request_id", "records"),
+        ("events", "$.token", "records"),
+        ("users", "$.updated_at", "records"),
+        ("users", "$.meta.synced_ms", "records"),
+        ("events", "$.seen_at", "records"),
+        ("users", "$.synced_at", "states"),
+    }  # not last_login: half its values are from 2021; not created_at, name, score, tags, cursor
+    stamped = {(p.stream, p.path): p for p in with_windows}[("users", "$.updated_at")]
+    assert stamped.reason == (
+        "timestamps inside the run's wall-clock window (source-test 1.0 read, source-test 1.0+rerun read)"
+    )
+    assert stamped.records == 4
+
+
+def test_volatile_paths_none_when_runs_are_equal_and_keyless_without_keys(session: SessionBuilder) -> None:
+    rows = [{"id": i, "at": "2020-01-01T00:00:00Z", "n": 1_600_000_000 + i, "o": {"k": [1, None]}} for i in range(5)]
+    control = session.load("1.0", "read", [record("s", r) for r in rows] + [stream_state("s", {"c": 1})])
+    rerun = session.load(
+        "1.0+rerun", "read", [record("s", reordered(r)) for r in reversed(rows)] + [stream_state("s", {"c": 1})]
+    )
+    con = session.connect()
+    windows = {control: _window(T0), rerun: _window(T0 + timedelta(seconds=3))}
+    assert find_volatile_paths(con, control, rerun, windows) == []  # no keys given: compared as multisets
+    assert find_volatile_paths(con, control, rerun, windows, primary_keys={"s": ["id"]}) == []

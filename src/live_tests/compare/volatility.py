@@ -1,0 +1,240 @@
+"""Volatile paths: run-time noise the comparisons should leave out, found in SQL.
+
+Two ways a path is found volatile (each `IgnoredPath.reason` says which):
+(a) its values differ between two runs of the control (same image, same inputs, the second started
+    a little later). Record streams with a primary key pair their records by key and count the
+    records whose value at the path differs (the records comparison's own field diff); keyless
+    streams compare, per (stream, path), the multiset of values of the records that did not pair by
+    text. Final state values are compared path by path, ERROR trace messages per stream.
+(b) every non-null value it has in one execution is a timestamp inside that execution's own
+    wall-clock window (the connector stamped "now"): ISO-8601 strings, or epoch seconds or
+    milliseconds. That catches noise even when both control runs share a second; a `created_at`
+    from the past never counts, as one value outside the window is enough to clear a path.
+A path that is equal in both control runs and not stamped with "now" is never volatile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from live_tests.compare.diff import ExecutionKey
+from live_tests.compare.ignores import ANY_STREAM, RECORDS, STATES, TRACES, IgnoredPath, IgnoreRules
+from live_tests.compare.json_walk import stream_fields, walk_levels
+from live_tests.compare.record_pairing import key_sql, keyed_field_diffs, number_records, pair_records
+from live_tests.compare.record_results import PrimaryKeys
+from live_tests.compare.record_sides import Sides
+from live_tests.compare.states import STATE_VALUE_SQL, STREAM_NAME_SQL
+from live_tests.sql import WILDCARD_INDEX_SQL, Scratch, both_params, key_filter, literal
+
+DEFAULT_SLACK_S = 2.0
+RERUN_DIFFERS = "differs between two control runs"
+_STATE_STREAM = f"CASE WHEN state_type = 'STREAM' THEN {STREAM_NAME_SQL} ELSE '{ANY_STREAM}' END"
+_WILDCARD_PATH = WILDCARD_INDEX_SQL.format("path")
+# A node's value, for multiset comparisons: its type, and its text when it is a scalar.
+_VALUE_HASH = "hash(json_type(v), CASE WHEN json_type(v) IN ('OBJECT', 'ARRAY') THEN NULL ELSE v::VARCHAR END)"
+# Seconds since the epoch of an ISO-8601 date-time string (NULL for anything else); an offset-less
+# one is taken as UTC, like Airbyte's own timestamp_without_timezone.
+_ISO_EPOCH = r"""CASE WHEN NOT regexp_matches({s}, '^\d{{4}}-\d{{2}}-\d{{2}}[T ]\d{{2}}:\d{{2}}') THEN NULL
+                      WHEN regexp_matches({s}, '([Zz]|[+-]\d{{2}}:?\d{{2}})$') THEN epoch(try_cast({s} AS TIMESTAMPTZ))
+                      ELSE epoch(try_cast({s} AS TIMESTAMP)) END"""
+_IN_WINDOW = f"""CASE WHEN json_type(v) = 'VARCHAR'
+                      THEN coalesce(({_ISO_EPOCH.format(s="json_extract_string(v, '$')")}) BETWEEN lo AND hi, FALSE)
+                      WHEN json_type(v) IN ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')
+                      THEN v::DOUBLE BETWEEN lo AND hi OR v::DOUBLE BETWEEN lo * 1000 AND hi * 1000
+                      ELSE FALSE END"""
+
+
+def find_volatile_paths(
+    con: duckdb.DuckDBPyConnection,
+    control: ExecutionKey,
+    rerun: ExecutionKey,
+    windows: Mapping[ExecutionKey, tuple[datetime, datetime]],
+    *,
+    primary_keys: PrimaryKeys | None = None,
+    slack_s: float = DEFAULT_SLACK_S,
+) -> list[IgnoredPath]:
+    """The volatile paths of records, final states and ERROR traces, sorted by (stream, path).
+
+    `rerun`: a second run of the control (its version is "<version>+rerun"). `windows`: each
+    execution's wall-clock (started_at, finished_at), UTC-aware; (b) looks at every execution given
+    (control, rerun and target alike: a target stamps "now" too), widened by `slack_s` each side.
+    `primary_keys` (optional, stream -> key paths as for compare_records): keyed streams pair their
+    records by key, so a record present in one run only does not make every path look volatile.
+    Each result's `applies_to` is "records", "states" or "traces"; `records` counts the records
+    (states, traces) concerned.
+    """
+    keys = {s: [[p] if isinstance(p, str) else list(p) for p in paths] for s, paths in (primary_keys or {}).items()}
+    keys = {s: paths for s, paths in keys.items() if paths}
+    found: list[IgnoredPath] = []
+    with Scratch(con) as scratch:
+        params = both_params(control, rerun)
+        found += _differing_records(con, scratch, params, keys)
+        found += _differing_states(con, scratch, params)
+        found += _differing_error_messages(con, params)
+        if windows:
+            window_table = _windows(scratch, windows, slack_s)
+            found += _now_stamped(con, scratch, window_table, RECORDS)
+            found += _now_stamped(con, scratch, window_table, STATES)
+    return _merged(found)
+
+
+def _differing_records(
+    con: duckdb.DuckDBPyConnection, scratch: Scratch, params: dict[str, str], keys: dict[str, list[list[str]]]
+) -> list[IgnoredPath]:
+    sides = Sides(con, scratch, params, IgnoreRules(con, (), RECORDS))
+    pairing_key = key_sql(keys)
+    pairs = pair_records(sides, number_records(sides, "c", pairing_key), number_records(sides, "t", pairing_key))
+    keyed = [
+        (stream, path, int(n))
+        for stream, path, n in con.execute(
+            f"""SELECT stream, {_WILDCARD_PATH} AS wpath, count(DISTINCT (pkey, occ))
+                FROM {keyed_field_diffs(sides, pairs)} GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+    ]
+    # Keyless streams: records with no identical record in the other run.
+    unpaired = scratch.create(
+        "volatile_unpaired",
+        f"""SELECT 'c' AS side, stream, cseq AS seq FROM {pairs} WHERE NOT keyed AND tseq IS NULL
+            UNION ALL
+            SELECT 't', stream, tseq FROM {pairs} WHERE NOT keyed AND cseq IS NULL""",
+    )
+    keyless = _differing_values(con, scratch, sides.docs(unpaired), params)
+    reason = RERUN_DIFFERS
+    return [IgnoredPath(s, p, reason, n, RECORDS) for s, p, n in [*keyed, *keyless]]
+
+
+def _differing_states(con: duckdb.DuckDBPyConnection, scratch: Scratch, params: dict[str, str]) -> list[IgnoredPath]:
+    finals = scratch.create(
+        "volatile_state_finals",
+        " UNION ALL ".join(
+            f"""SELECT side, stream, 0::BIGINT AS seq, data
+                FROM (SELECT '{side}' AS side, {_STATE_STREAM} AS stream, arg_max({STATE_VALUE_SQL}, seq) AS data
+                      FROM states WHERE {key_filter(side)} GROUP BY ALL)"""
+            for side in ("c", "t")
+        ),
+        params,
+    )
+    reason = f"final state {RERUN_DIFFERS}"
+    return [IgnoredPath(s, p, reason, n, STATES) for s, p, n in _differing_values(con, scratch, finals, None)]
+
+
+def _differing_values(
+    con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, params: dict[str, str] | None
+) -> list[tuple[str, str, int]]:
+    """(stream, wildcarded path, values differing) where the multiset of a path's values differs
+    between sides 'c' and 't' of `docs` (side, stream, seq, data)."""
+    counts = scratch.create(
+        "volatile_value_counts",
+        "SELECT ''::VARCHAR AS side, ''::VARCHAR AS stream, ''::VARCHAR AS path, 0::UBIGINT AS h, 0::BIGINT AS n"
+        " LIMIT 0",
+    )
+
+    def visit(level: str, depth: int) -> None:
+        con.execute(
+            f"""INSERT INTO {counts}
+                SELECT side, stream, {_WILDCARD_PATH}, {_VALUE_HASH}, count(*) FROM {level} GROUP BY ALL"""
+        )
+
+    walk_levels(con, scratch, docs, stream_fields(con, docs, ("data",), params), visit, params=params)
+    rows = con.execute(
+        f"""WITH v AS (SELECT stream, path, h, coalesce(sum(n) FILTER (WHERE side = 'c'), 0) AS nc,
+                              coalesce(sum(n) FILTER (WHERE side = 't'), 0) AS nt
+                       FROM {counts} GROUP BY ALL)
+            SELECT stream, path, greatest(sum(greatest(nc - nt, 0)), sum(greatest(nt - nc, 0))) AS n
+            FROM v GROUP BY ALL HAVING n > 0 ORDER BY ALL"""
+    ).fetchall()
+    return [(stream, path, int(n)) for stream, path, n in rows]
+
+
+def _differing_error_messages(con: duckdb.DuckDBPyConnection, params: dict[str, str]) -> list[IgnoredPath]:
+    """Streams whose ERROR traces are as many in both runs but whose messages differ."""
+    errors = " UNION ALL ".join(
+        f"""SELECT '{side}' AS side, coalesce(stream, '{ANY_STREAM}') AS stream, trace ->> '$.error.message' AS m
+            FROM traces WHERE {key_filter(side)} AND trace_type = 'ERROR'"""
+        for side in ("c", "t")
+    )
+    rows = con.execute(
+        f"""WITH e AS ({errors}),
+                 n AS (SELECT stream, m, count(*) FILTER (WHERE side = 'c') AS nc,
+                              count(*) FILTER (WHERE side = 't') AS nt FROM e GROUP BY ALL)
+            SELECT stream, sum(greatest(nc - nt, 0)) AS differing FROM n GROUP BY stream
+            HAVING differing > 0 AND sum(nc) = sum(nt) ORDER BY stream""",
+        params,
+    ).fetchall()
+    reason = "ERROR trace messages differ between two control runs"
+    return [IgnoredPath(stream, "$.error.message", reason, int(n), TRACES) for stream, n in rows]
+
+
+def _windows(scratch: Scratch, windows: Mapping[ExecutionKey, tuple[datetime, datetime]], slack_s: float) -> str:
+    """(side, connector, version, command, label, lo, hi): each execution's window in epoch seconds."""
+    rows = []
+    for i, (key, (started, finished)) in enumerate(sorted(windows.items())):
+        if started.tzinfo is None or finished.tzinfo is None:
+            raise ValueError(f"the wall-clock window of {key} must be timezone-aware (UTC)")
+        rows.append(
+            f"('w{i}', {literal(key.connector)}, {literal(key.version)}, {literal(key.command)}, {literal(str(key))},"
+            f" {started.timestamp() - slack_s}::DOUBLE, {finished.timestamp() + slack_s}::DOUBLE)"
+        )
+    return scratch.create(
+        "volatile_windows",
+        f"SELECT * FROM (VALUES {', '.join(rows)}) w(side, connector, version, command, label, lo, hi)",
+    )
+
+
+def _now_stamped(con: duckdb.DuckDBPyConnection, scratch: Scratch, window_table: str, kind: str) -> list[IgnoredPath]:
+    """Paths of records (or final state values) all of whose non-null values, in some execution, are
+    timestamps inside that execution's window."""
+    on = "USING (connector, version, command)"
+    if kind == RECORDS:
+        docs = f"(SELECT w.side, r.stream, r.seq, r.data FROM records r JOIN {window_table} w {on})"
+    else:
+        docs = scratch.create(
+            "volatile_state_docs",
+            f"""SELECT side, stream, 0::BIGINT AS seq, data
+                FROM (SELECT w.side, {_STATE_STREAM} AS stream, arg_max({STATE_VALUE_SQL}, s.seq) AS data
+                      FROM states s JOIN {window_table} w {on} GROUP BY ALL)""",
+        )
+    stamped = scratch.create(
+        f"volatile_stamped_{kind}",
+        "SELECT ''::VARCHAR AS side, ''::VARCHAR AS stream, ''::VARCHAR AS path, 0::BIGINT AS vals,"
+        " 0::BIGINT AS inside, 0::BIGINT AS records LIMIT 0",
+    )
+
+    def visit(level: str, depth: int) -> None:
+        con.execute(
+            f"""INSERT INTO {stamped}
+                SELECT side, stream, {_WILDCARD_PATH}, count(*) FILTER (WHERE json_type(v) <> 'NULL'),
+                       count(*) FILTER (WHERE {_IN_WINDOW}), count(DISTINCT seq) FILTER (WHERE {_IN_WINDOW})
+                FROM {level} JOIN {window_table} USING (side) GROUP BY ALL"""
+        )
+
+    walk_levels(con, scratch, docs, stream_fields(con, docs, ("data",)), visit)
+    rows = con.execute(
+        f"""SELECT s.stream, s.path, string_agg(w.label, ', ' ORDER BY w.label) AS labels, max(s.records)
+            FROM {stamped} s JOIN {window_table} w USING (side)
+            WHERE s.vals > 0 AND s.inside = s.vals GROUP BY ALL ORDER BY ALL"""
+    ).fetchall()
+    what = "timestamps" if kind == RECORDS else "final state timestamps"
+    return [
+        IgnoredPath(stream, path, f"{what} inside the run's wall-clock window ({labels})", int(n), kind)
+        for stream, path, labels, n in rows
+    ]
+
+
+def _merged(found: list[IgnoredPath]) -> list[IgnoredPath]:
+    """One entry per (stream, path, applies_to): reasons joined, the largest count kept."""
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for p in found:
+        entry = merged.setdefault((p.stream, p.path, p.applies_to), {"reasons": [], "records": None})
+        if p.reason not in entry["reasons"]:
+            entry["reasons"].append(p.reason)
+        if p.records is not None:
+            entry["records"] = max(entry["records"] or 0, p.records)
+    return [
+        IgnoredPath(stream, path, "; ".join(entry["reasons"]), entry["records"], applies_to)
+        for (stream, path, applies_to), entry in sorted(merged.items())
+    ]
