@@ -16,14 +16,16 @@ import pytest
 
 from live_tests.docker_engine import EngineError
 from live_tests.models import Command
-from live_tests.regression_tests.outcomes import RESULTS_KEY, SESSION_KEY, record_report
+from live_tests.regression_tests.options import add_pytest_options, option_values
+from live_tests.regression_tests.outcomes import RESULTS_KEY, SESSION_KEY, Judge, record_report
+from live_tests.regression_tests.runs import CheckRun, DiscoverRun, ReadRun, SpecRun
 from live_tests.regression_tests.session import ExecutionPair, RegressionSession
-from live_tests.regression_tests.settings import add_options, parse_settings
+from live_tests.regression_tests.settings import parse_settings
 from live_tests.regression_tests.wrap_up import SUMMARY_KEY, finish_session, terminal_lines
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+    add_pytest_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,7 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.option.help or getattr(config.option, "version", False):
         return
-    config.stash[SESSION_KEY] = RegressionSession(parse_settings(config))
+    config.stash[SESSION_KEY] = RegressionSession(parse_settings(option_values(config)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -56,7 +58,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, None, None]:
     outcome = yield
-    record_report(item, outcome.get_result())
+    record_report(item, outcome.get_result(), call)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -65,7 +67,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     results = list(session.config.stash.get(RESULTS_KEY, {}).values())
     session.config.stash[SUMMARY_KEY] = finish_session(
-        regression, results, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED
+        regression,
+        results,
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+        expected_tests=session.testscollected,
     )
 
 
@@ -78,12 +83,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
-# --- fixtures ----------------------------------------------------------------------------------
+# --- fixtures: a test is `judge(<run>.<comparison>())` ------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def regression_session(request: pytest.FixtureRequest) -> RegressionSession:
     return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Judge:
+    """`judge(result, fail_on=FailOn.ANY)`: record a comparison or validation, fail the test on its findings."""
+    return Judge(request.node)
 
 
 def _pair(session: RegressionSession, command: Command) -> ExecutionPair:
@@ -96,21 +107,21 @@ def _pair(session: RegressionSession, command: Command) -> ExecutionPair:
 
 
 @pytest.fixture(scope="session")
-def spec_pair(regression_session: RegressionSession) -> ExecutionPair:
-    return _pair(regression_session, Command.SPEC)
+def spec(regression_session: RegressionSession) -> SpecRun:
+    return SpecRun(regression_session, _pair(regression_session, Command.SPEC))
 
 
 @pytest.fixture(scope="session")
-def check_pair(regression_session: RegressionSession) -> ExecutionPair:
-    return _pair(regression_session, Command.CHECK)
+def check(regression_session: RegressionSession) -> CheckRun:
+    return CheckRun(regression_session, _pair(regression_session, Command.CHECK))
 
 
 @pytest.fixture(scope="session")
-def discover_pair(regression_session: RegressionSession) -> ExecutionPair:
-    return _pair(regression_session, Command.DISCOVER)
+def discover(regression_session: RegressionSession) -> DiscoverRun:
+    return DiscoverRun(regression_session, _pair(regression_session, Command.DISCOVER))
 
 
 @pytest.fixture(scope="session")
-def read_pair(regression_session: RegressionSession, read_command: Command) -> ExecutionPair:
+def read(regression_session: RegressionSession, read_command: Command) -> ReadRun:
     """`read` or `read-with-state` (the test's `read_command` parameter) on both versions."""
-    return _pair(regression_session, read_command)
+    return ReadRun(regression_session, _pair(regression_session, read_command))

@@ -1,26 +1,26 @@
-"""From findings to outcomes: how a test judges a comparison or validation, and what the report shows.
+"""From findings to outcomes: how a test is judged, and what the report shows of it.
 
-`judge` decides whether a test fails. A difference is any finding that is not INFO. In strict mode
-a test fails on any difference (on breaking ones only for tests that say `FailOn.BREAKING`, e.g.
-the spec, whose additions never hurt a user). In diagnostic mode, tests marked `diagnostic` do
-not fail on their findings: the report shows them as "passed with findings".
-Diff files are written for every test with differences into `<session>/<test name>/`.
+`Judge` (the `judge` fixture) records a comparison or validation for the report and fails the test
+when `live_tests.verdicts.decide_test` says so. `Inconclusive` is raised by the run fixtures when
+the control did not succeed: there is nothing to compare the target with. `record_report` turns
+pytest's report of each phase into the test's `TestResult`. Diff files are written for every test
+with differences into `<session>/<test name>/`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
 from live_tests.compare import Finding, Severity
-from live_tests.regression_tests.session import ExecutionPair, RegressionSession
-from live_tests.reports import EvaluationMode, Outcome, TestResult
+from live_tests.regression_tests.session import RegressionSession
+from live_tests.reports import Outcome, TestResult
 from live_tests.secrets import scrub_tree
+from live_tests.verdicts import FailOn, TestVerdict, decide_test, fails_under
 
 # Failing findings listed in a failure message; all of them are in the diff files.
 _MESSAGE_FINDINGS = 10
@@ -31,9 +31,8 @@ SESSION_KEY = pytest.StashKey[RegressionSession]()
 RESULTS_KEY = pytest.StashKey[dict[str, TestResult]]()
 
 
-class FailOn(StrEnum):
-    ANY = "any"  # any difference fails the test (strict mode's rule)
-    BREAKING = "breaking"  # only breaking differences fail it
+class Inconclusive(pytest.skip.Exception):  # type: ignore[name-defined,misc]
+    """The test cannot decide: the control failed, so the target has no baseline. Not a pass, not a failure."""
 
 
 class Checked(Protocol):
@@ -53,10 +52,11 @@ class TestFindings:
     __test__ = False
 
     summary: str
-    differences: list[Finding] = field(default_factory=list)
+    verdict: TestVerdict
+    differences: list[Finding] = field(default_factory=list)  # not INFO, not accepted
     failing: list[Finding] = field(default_factory=list)
+    accepted: list[Finding] = field(default_factory=list)
     diff_files: list[Path] = field(default_factory=list)
-    tolerated: bool = False  # failing findings let through by diagnostic mode
     message: str = ""  # one line for the report's test list
 
 
@@ -73,50 +73,74 @@ def session_of(item: pytest.Item) -> RegressionSession:
     return item.config.stash[SESSION_KEY]
 
 
-def judge(request: pytest.FixtureRequest, result: Checked, fail_on: FailOn = FailOn.ANY) -> None:
-    """Record the result for the report and fail the test when its differences say so."""
-    item = request.node
-    session = session_of(item)
-    differences = [f for f in result.findings if f.severity is not Severity.INFO]
-    failing = [f for f in differences if fail_on is FailOn.ANY or f.severity is Severity.BREAKING]
-    diagnostic = item.get_closest_marker("diagnostic") is not None
-    tolerated = bool(failing) and diagnostic and session.settings.evaluation_mode is EvaluationMode.DIAGNOSTIC
-    title, _, _ = result.summary_text().partition("\n")[0].partition(": ")
-    summary = session.mask(_with_verdict(result.summary_text(), title, _verdict(failing, differences, tolerated)))
-    files: list[Path] = []
-    if differences:
-        directory = session.session_dir / test_dir_name(item.name)
-        files = result.write_diff_files(directory)
-        # The comparison's own verdict knows nothing of the test's rules and mode: show the test's.
-        (directory / "summary.txt").write_text(summary, encoding="utf-8")
-        scrub_tree(directory, session.masker)  # now, not only at session end: a killed run leaks nothing
+class Judge:
+    """`judge(result)` in a test: record `result` for the report, fail the test when its findings say so."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.item = item
+
+    def __call__(self, result: Checked, fail_on: FailOn = FailOn.ANY) -> None:
+        item, session = self.item, session_of(self.item)
+        accepted, open_findings = session.accepted_diffs.split(item.name, result.findings)
+        verdict = decide_test(
+            (f.severity for f in open_findings),
+            fail_on=fail_on,
+            diagnostic_test=item.get_closest_marker("diagnostic") is not None,
+            mode=session.settings.evaluation_mode,
+            accepted=len(accepted),
+        )
+        session.record_findings(item.name, result.findings)  # for --update-accepted-diffs
+        differences = [f for f in open_findings if f.severity is not Severity.INFO]
+        failing = [f for f in differences if fails_under(f.severity, fail_on)]
+        title, _, _ = result.summary_text().partition("\n")[0].partition(": ")
+        text = _with_accepted(_with_verdict(result.summary_text(), title, _verdict_line(verdict)), accepted)
+        summary = session.mask(text)
+        files: list[Path] = []
+        if differences or accepted:
+            directory = session.session_dir / test_dir_name(item.name)
+            files = result.write_diff_files(directory)
+            # The comparison's own verdict knows nothing of the test's rules and mode: show the test's.
+            (directory / "summary.txt").write_text(summary, encoding="utf-8")
+            scrub_tree(directory, session.masker)  # now, not only at session end: a killed run leaks nothing
+        message = session.mask(_message(verdict, failing, differences, accepted))
+        item.stash[FINDINGS_KEY] = TestFindings(summary, verdict, differences, failing, accepted, files, message)
+        if verdict.outcome is Outcome.PASSED_WITH_FINDINGS:
+            item.user_properties.append(("live_tests_outcome", verdict.outcome.value))
+        if verdict.outcome is Outcome.FAILED:
+            lines = [f"{title}: {len(failing)} difference(s) fail this test"]
+            lines += [f"  - {f.message}" for f in failing[:_MESSAGE_FINDINGS]]
+            if len(failing) > _MESSAGE_FINDINGS:
+                lines.append(f"  … and {len(failing) - _MESSAGE_FINDINGS} more")
+            lines.append(f"Diff files: {files[0].parent if files else session.session_dir}")
+            pytest.fail(session.mask("\n".join(lines)), pytrace=False)
+
+
+def _message(verdict: TestVerdict, failing: list[Finding], differences: list[Finding], accepted: list[Finding]) -> str:
     shown = failing or differences
     message = "; ".join(f.message for f in shown[:_REPORT_MESSAGE_FINDINGS])
     if len(shown) > _REPORT_MESSAGE_FINDINGS:
         message += f"; … {len(shown) - _REPORT_MESSAGE_FINDINGS} more"
-    if tolerated:
+    if verdict.tolerated:
         message = f"diagnostic mode: {len(failing)} difference(s) that fail this test in strict mode: {message}"
     elif differences and not failing:
         message = f"{len(differences)} non-breaking difference(s): {message}"
-    item.stash[FINDINGS_KEY] = TestFindings(summary, differences, failing, files, tolerated, session.mask(message))
-    if tolerated or (differences and not failing):
-        item.user_properties.append(("live_tests_outcome", Outcome.PASSED_WITH_FINDINGS.value))
-    if failing and not tolerated:
-        lines = [f"{title}: {len(failing)} difference(s) fail this test"]
-        lines += [f"  - {f.message}" for f in failing[:_MESSAGE_FINDINGS]]
-        if len(failing) > _MESSAGE_FINDINGS:
-            lines.append(f"  … and {len(failing) - _MESSAGE_FINDINGS} more")
-        lines.append(f"Diff files: {files[0].parent if files else session.session_dir}")
-        pytest.fail(session.mask("\n".join(lines)), pytrace=False)
+    if accepted:
+        message = f"{message}; {len(accepted)} accepted" if message else f"{len(accepted)} accepted difference(s)"
+    return message
 
 
-def _verdict(failing: list[Finding], differences: list[Finding], tolerated: bool) -> str:
-    if tolerated:
-        return f"PASSED with findings (diagnostic mode: {len(failing)} difference(s) reported, not failed on)"
-    if failing:
-        return f"FAILED ({len(failing)} difference(s) fail this test)"
-    if differences:
-        return f"PASSED with findings ({len(differences)} non-breaking difference(s))"
+def _verdict_line(verdict: TestVerdict) -> str:
+    accepted = f", {verdict.accepted} accepted" if verdict.accepted else ""
+    if verdict.tolerated:
+        return (
+            f"PASSED with findings (diagnostic mode: {verdict.failing} difference(s) reported, not failed on{accepted})"
+        )
+    if verdict.outcome is Outcome.FAILED:
+        return f"FAILED ({verdict.failing} difference(s) fail this test{accepted})"
+    if verdict.differences:
+        return f"PASSED with findings ({verdict.differences} non-breaking difference(s){accepted})"
+    if verdict.accepted:
+        return f"PASSED with findings ({verdict.accepted} accepted difference(s))"
     return "PASSED"
 
 
@@ -125,18 +149,12 @@ def _with_verdict(summary: str, title: str, verdict: str) -> str:
     return f"{title}: {verdict}{newline}{rest}"
 
 
-def require_success(request: pytest.FixtureRequest, pair: ExecutionPair) -> None:
-    """Fail the test when the control or the target execution did not succeed."""
-    failures = pair.failures()
-    if not failures:
-        return
-    lines = [f"`{pair.command.value}` did not succeed on both versions:", *(f"  - {f}" for f in failures)]
-    for side, result in (("control", pair.control), ("target", pair.target)):
-        if not result.success and result.stderr_tail.strip():
-            tail = "\n".join(f"    {line}" for line in result.stderr_tail.strip().splitlines()[-8:])
-            lines.append(f"  {side} stderr (last lines):\n{tail}")
-    lines.append(f"Artifacts: {pair.target.inputs.artifacts_dir.parent}")
-    pytest.fail(session_of(request.node).mask("\n".join(lines)), pytrace=False)
+def _with_accepted(summary: str, accepted: list[Finding]) -> str:
+    if not accepted:
+        return summary
+    lines = ["", f"Accepted differences ({len(accepted)}, in --accepted-diffs: they do not fail):"]
+    lines += [f"  - {f.message}" for f in accepted[: _MESSAGE_FINDINGS * 5]]
+    return summary.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
 
 
 def _failure_message(report: pytest.TestReport) -> str:
@@ -154,7 +172,17 @@ def _failure_message(report: pytest.TestReport) -> str:
     return " ".join(line for line in lines if line)
 
 
-def record_report(item: pytest.Item, report: pytest.TestReport) -> None:
+def _outcome(report: pytest.TestReport, call: pytest.CallInfo[None], seen: TestFindings | None) -> Outcome:
+    if call.excinfo is not None and call.excinfo.errisinstance(Inconclusive):
+        return Outcome.INCONCLUSIVE
+    if report.skipped:
+        return Outcome.SKIPPED
+    if report.failed:
+        return Outcome.FAILED if report.when == "call" else Outcome.ERROR
+    return seen.verdict.outcome if seen is not None else Outcome.PASSED
+
+
+def record_report(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
     """Turn pytest's report of one phase into the test's entry of the session report."""
     if SESSION_KEY not in item.config.stash:
         return
@@ -167,30 +195,27 @@ def record_report(item: pytest.Item, report: pytest.TestReport) -> None:
     results = item.config.stash.setdefault(RESULTS_KEY, {})
     seen = item.stash.get(FINDINGS_KEY, None)
     docstring = getattr(getattr(item, "obj", None), "__doc__", None) or ""
-    message = session.mask(_failure_message(report)) if not report.passed else ""
-    if seen is not None and (report.passed or report.when == "call"):
-        message = seen.message if seen.differences else message
-    if report.skipped:
-        outcome = Outcome.SKIPPED
-    elif report.failed:
-        outcome = Outcome.FAILED if report.when == "call" else Outcome.ERROR
-    elif seen is not None and seen.differences:
-        outcome = Outcome.PASSED_WITH_FINDINGS
+    outcome = _outcome(report, call, seen)
+    if outcome is Outcome.INCONCLUSIVE:
+        message = session.mask(str(call.excinfo.value.msg).splitlines()[0])  # type: ignore[union-attr]
     else:
-        outcome = Outcome.PASSED
+        message = session.mask(_failure_message(report)) if not report.passed else ""
+    if seen is not None and (report.passed or report.when == "call") and (seen.differences or seen.accepted):
+        message = seen.message
     previous = results.get(item.nodeid)
     if previous is not None and report.when == "teardown":  # a teardown error spoils a passed test
         previous.outcome, previous.message = Outcome.ERROR, previous.message or message
         return
     diff_files = list(seen.diff_files) if seen else []
     summary = seen.summary if seen else ""
-    if outcome in (Outcome.FAILED, Outcome.ERROR) and not diff_files:
+    if outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE) and not diff_files:
         # No comparison got that far (an execution failed...): the failure itself is the diff file.
         directory = session.session_dir / test_dir_name(item.name)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "summary.txt"
-        path.write_text(session.mask(report.longreprtext) + "\n", encoding="utf-8")
-        diff_files, summary = [path], summary or session.mask(report.longreprtext)
+        text = str(call.excinfo.value.msg) if outcome is Outcome.INCONCLUSIVE else report.longreprtext  # type: ignore[union-attr]
+        path.write_text(session.mask(text) + "\n", encoding="utf-8")
+        diff_files, summary = [path], summary or session.mask(text)
     setup_s = item.stash.get(SETUP_S_KEY, 0.0) if report.when == "call" else 0.0
     results[item.nodeid] = TestResult(
         name=item.name,

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from live_tests.compare.traces import status_sequence_is_valid
 from live_tests.models import ExecutionKey
 from live_tests.regression_tests.validation import Validation, schema_problem, validator_class
 from live_tests.sql import json_pointer, literal
@@ -26,7 +27,6 @@ _BATCH = 2_000
 _SAMPLE_SEED = 7
 # Findings per stream for schema errors (grouped by path and keyword); the rest are counted.
 _MAX_ERROR_KINDS = 20
-VALID_STATUS_SEQUENCE = re.compile(r"STARTED( RUNNING)* COMPLETE")
 
 Key = ExecutionKey
 
@@ -167,7 +167,7 @@ def validate_states(con: duckdb.DuckDBPyConnection, key: Key, configured: Sequen
 def validate_stream_statuses(
     con: duckdb.DuckDBPyConnection, key: Key, configured: Sequence[Mapping[str, Any]]
 ) -> Validation:
-    """Each configured stream's statuses go STARTED, then RUNNING any number of times, then COMPLETE."""
+    """Each configured stream's statuses follow the status rule (compare.traces) and end COMPLETE."""
     result = Validation("Stream statuses go STARTED → RUNNING* → COMPLETE", " ".join(key))
     rows = con.execute(
         f"""SELECT coalesce(stream, '(unnamed)'), list(status ORDER BY seq) FROM traces
@@ -181,12 +181,17 @@ def validate_stream_statuses(
         if not sequence:
             result.add("no_stream_status", f"`{stream}`: no STREAM_STATUS trace", stream=stream)
             continue
-        text = " ".join(map(str, sequence))
         result.overview.append(f"`{stream}`: {_collapse(sequence)}")
-        if not VALID_STATUS_SEQUENCE.fullmatch(text):
+        if not status_sequence_is_valid(sequence):
             result.add(
                 "invalid_status_sequence",
-                f"`{stream}`: statuses {_collapse(sequence)} are not STARTED, RUNNING*, COMPLETE",
+                f"`{stream}`: statuses {_collapse(sequence)} are not STARTED, RUNNING*, COMPLETE/INCOMPLETE",
+                stream=stream, target=sequence,
+            )  # fmt: skip
+        elif sequence[-1] != "COMPLETE":
+            result.add(
+                "stream_incomplete",
+                f"`{stream}`: the stream ended {sequence[-1]}, not COMPLETE",
                 stream=stream, target=sequence,
             )  # fmt: skip
     for stream in sorted(set(sequences) - set(configured_names)):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import duckdb
 import orjson
 
-from live_tests.compare import RecordsComparison, compare_records
+from live_tests.compare import Finding, RecordsComparison, compare_records
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
 from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionKey, ExecutionResult
 from live_tests.pipeline import run_executions
@@ -25,6 +25,9 @@ from live_tests.regression_tests.settings import SuiteSettings
 from live_tests.secrets import SecretMasker, secret_values
 from live_tests.sql import table_exists
 from live_tests.store.session_db import MEMORY_LIMIT_MB, SessionDatabase
+
+if TYPE_CHECKING:
+    from live_tests.compare.ignores import IgnoredPath
 
 ARTIFACTS_DIR = "command_execution_artifacts"
 DB_FILE = "duck.db"
@@ -67,6 +70,9 @@ class RegressionSession:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._masker: SecretMasker | None = None
         self._records: dict[Command, RecordsComparison] = {}
+        self.accepted_diffs = settings.accepted_diffs
+        # test name -> its findings, as judged (what --update-accepted-diffs writes).
+        self.findings_seen: dict[str, list[Finding]] = {}
         self.started = False
         self.frozen = False  # set at the end (or on Ctrl-C): no more containers
 
@@ -78,8 +84,7 @@ class RegressionSession:
         for image in (self.settings.control, self.settings.target):
             ensure_image(client, image.reference)
         if self.settings.proxy.enabled:
-            from live_tests.images import ImageBuildError, ensure_base_image
-            from live_tests.proxy.image import ensure_proxy_image
+            from live_tests.images import ImageBuildError, ensure_base_image, ensure_proxy_image
 
             try:
                 ensure_proxy_image(client, self.settings.proxy.image, ensure_base_image(client))
@@ -157,9 +162,39 @@ class RegressionSession:
         pair = self.pair(command)
         if command not in self._records:
             self._records[command] = compare_records(
-                self.query(), pair.control_key, pair.target_key, self.primary_keys()
+                self.query(), pair.control_key, pair.target_key, self.primary_keys(), **self.ignored_kwargs(command)
             )
         return self._records[command]
+
+    def ignored_paths(self, command: Command) -> list[IgnoredPath]:
+        """The paths the record, state and schema comparisons of `command` leave out (the one place).
+
+        Today the user's --ignore-field paths; a noise baseline adds the volatile paths it finds here.
+        """
+        return list(self.settings.ignored_fields)
+
+    def ignored_kwargs(self, command: Command) -> dict[str, Any]:
+        """`ignored=` for a comparison, only when there is something to ignore."""
+        ignored = self.ignored_paths(command)
+        return {"ignored": ignored} if ignored else {}
+
+    def record_findings(self, test: str, findings: list[Finding]) -> None:
+        self.findings_seen[test] = list(findings)
+
+    def connection_status(self, key: ExecutionKey) -> tuple[str | None, str | None]:
+        """(status, message) of the last CONNECTION_STATUS of an execution; (None, None) if it printed none."""
+        if not self.has_table("connection_status"):
+            return None, None
+        row = (
+            self.query()
+            .execute(
+                "SELECT status, message FROM connection_status WHERE connector = ? AND version = ? AND command = ?"
+                " ORDER BY seq DESC LIMIT 1",
+                list(key),
+            )
+            .fetchone()
+        )
+        return (row[0], row[1]) if row else (None, None)
 
     def configured_streams(self) -> list[dict[str, Any]]:
         catalog = self.settings.configured_catalog or {}

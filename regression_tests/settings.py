@@ -1,6 +1,7 @@
-"""The suite's command-line options, declared for pytest and checked into one `SuiteSettings`.
+"""The suite's options (declared in options.py) checked into one `SuiteSettings`.
 
-Every problem with the options is a `pytest.UsageError`: one line saying what to fix.
+`parse_settings` takes the values by option dest, so it runs without pytest's config too. Every
+problem with the options is a `pytest.UsageError`: one line saying what to fix.
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -18,69 +20,15 @@ import pytest
 from live_tests.connector_inputs import connector_inputs
 from live_tests.models import Command, ConnectorImage, InputError
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
+from live_tests.regression_tests.accepted import AcceptedDiffs
+from live_tests.regression_tests.options import DEFAULT_TIMEOUT_S
 from live_tests.reports import EvaluationMode
 
+if TYPE_CHECKING:
+    from live_tests.compare.ignores import IgnoredPath
+
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-DEFAULT_TIMEOUT_S = 3600.0
 CATALOG_FILE = "configured_catalog.json"
-
-
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("live-tests", "live-tests regression suite (control vs target connector versions)")
-    group.addoption("--connector-image", help="Connector image without tag, e.g. airbyte/source-faker.")
-    group.addoption("--control-version", help="Tag of the version that ships today, e.g. 6.2.38.")
-    group.addoption("--target-version", help="Tag of the candidate version, e.g. 7.2.1.")
-    group.addoption("--config-path", help="Connector config JSON (check, discover, read).")
-    group.addoption("--catalog-path", help="Configured catalog JSON (read).")
-    group.addoption("--state-path", help="State JSON (read-with-state).")
-    group.addoption("--pr-url", help="Pull request the run is for; shown in the reports.")
-    group.addoption(
-        "--stream",
-        action="append",
-        default=[],
-        dest="live_tests_streams",
-        help="Only this stream of the configured catalog (repeatable).",
-    )
-    group.addoption("--run-id", help="Session id (default: the current Unix time).")
-    group.addoption(
-        "--test-evaluation-mode",
-        choices=[m.value for m in EvaluationMode],
-        default=EvaluationMode.STRICT.value,
-        help="strict: any difference fails; diagnostic: tests marked `diagnostic` report their "
-        "findings as 'passed with findings' instead of failing.",
-    )
-    group.addoption(
-        "--should-read-with-state",
-        choices=["true", "false"],
-        default=None,
-        help="Also run the read tests with --state-path (default: true when a state path is given).",
-    )
-    group.addoption(
-        "--http-cache",
-        action="store_true",
-        default=False,
-        help="Answer the target's HTTP requests from the control's recording where possible.",
-    )
-    group.addoption("--disable-proxy", action="store_true", default=False, help="No mitmproxy: no HTTP capture.")
-    group.addoption(
-        "--proxy-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="mitmproxy option for every execution's proxy, repeatable, e.g. map_remote='|https://a|http://b'.",
-    )
-    group.addoption(
-        "--proxy-image",
-        default=DEFAULT_PROXY_IMAGE,
-        help="mitmproxy image with mitmdump on its PATH (the default is built locally).",
-    )
-    group.addoption("--session-dir", help="Artifacts folder (default: <tmp>/live-tests/session_<run-id>).")
-    group.addoption(
-        "--execution-timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        help=f"Seconds before a connector is killed (default {DEFAULT_TIMEOUT_S:g}).",
-    )
 
 
 @dataclass(frozen=True)
@@ -100,6 +48,10 @@ class SuiteSettings:
     proxy: ProxySettings
     pr_url: str | None
     timeout_s: float
+    # --ignore-field paths (live_tests.compare.ignores.IgnoredPath) and the --accepted-diffs file.
+    ignored_fields: tuple[IgnoredPath, ...] = ()
+    accepted_diffs: AcceptedDiffs = field(default_factory=AcceptedDiffs)
+    update_accepted_diffs: bool = False
 
     def write_catalog(self) -> None:
         if self.catalog_path is not None and self.configured_catalog is not None:
@@ -124,19 +76,20 @@ class SuiteSettings:
         return f"'{command.value}' needs {' and '.join(missing)}" if missing else None
 
 
-def _option(config: pytest.Config, name: str) -> Any:
-    return config.getoption(name)
+def _option(values: Mapping[str, Any], name: str) -> Any:
+    """The value of `--name` (or of a dest, `live_tests_streams`)."""
+    return values.get(name.removeprefix("--").replace("-", "_"))
 
 
 def _path(value: str | None) -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def parse_settings(config: pytest.Config) -> SuiteSettings:
-    """Check the options; nothing is written and Docker is not involved yet."""
-    image = _option(config, "--connector-image")
-    control_version = _option(config, "--control-version")
-    target_version = _option(config, "--target-version")
+def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
+    """Check the options (dest -> value, see options.option_values); nothing is written, no Docker yet."""
+    image = _option(values, "--connector-image")
+    control_version = _option(values, "--control-version")
+    target_version = _option(values, "--target-version")
     for name, value in (
         ("--connector-image", image),
         ("--control-version", control_version),
@@ -159,10 +112,10 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
             f"--control-version and --target-version are both {control.version}: compare two different versions"
         )
 
-    run_id = _option(config, "--run-id") or str(int(time.time()))
+    run_id = _option(values, "--run-id") or str(int(time.time()))
     if not _RUN_ID.match(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    session_dir = _path(_option(config, "--session-dir")) or Path(tempfile.gettempdir()) / "live-tests" / (
+    session_dir = _path(_option(values, "--session-dir")) or Path(tempfile.gettempdir()) / "live-tests" / (
         f"session_{run_id}"
     )
     session_dir = session_dir.resolve()
@@ -171,9 +124,9 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
             f"session folder {session_dir} already holds a run: pass another --run-id or --session-dir"
         )
 
-    config_path = _path(_option(config, "--config-path"))
-    catalog_path = _path(_option(config, "--catalog-path"))
-    state_path = _path(_option(config, "--state-path"))
+    config_path = _path(_option(values, "--config-path"))
+    catalog_path = _path(_option(values, "--catalog-path"))
+    state_path = _path(_option(values, "--state-path"))
     try:
         if config_path is not None:
             connector_inputs(Command.CHECK, config_path, None, None)
@@ -184,26 +137,28 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
 
-    flag = _option(config, "--should-read-with-state")
+    flag = _option(values, "--should-read-with-state")
     should_read_with_state = state_path is not None if flag is None else flag == "true"
     if should_read_with_state and state_path is None:
         raise pytest.UsageError("--should-read-with-state=true needs --state-path")
     if should_read_with_state and catalog_path is None:
         raise pytest.UsageError("--should-read-with-state=true needs --catalog-path")
 
-    streams = tuple(dict.fromkeys(_option(config, "live_tests_streams") or ()))
+    streams = tuple(dict.fromkeys(_option(values, "live_tests_streams") or ()))
     if streams and catalog_path is None:
         raise pytest.UsageError("--stream filters the configured catalog: give --catalog-path too")
 
-    timeout = _option(config, "--execution-timeout")
+    timeout = _option(values, "--execution-timeout")
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT_S
     if timeout <= 0:
         raise pytest.UsageError("--execution-timeout must be a positive number of seconds")
     try:
         proxy = ProxySettings.from_cli(
-            image=_option(config, "--proxy-image"),
-            disable_proxy=_option(config, "--disable-proxy"),
-            proxy_options=_option(config, "--proxy-option"),
-            http_cache=_option(config, "--http-cache"),
+            image=_option(values, "--proxy-image") or DEFAULT_PROXY_IMAGE,
+            disable_proxy=bool(_option(values, "--disable-proxy")),
+            proxy_options=_option(values, "--proxy-option") or [],
+            http_cache=bool(_option(values, "--http-cache")),
         )
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -213,6 +168,18 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
     if catalog_path is not None:
         configured_catalog = filter_catalog(orjson.loads(catalog_path.read_bytes()), streams, catalog_path)
         used_catalog_path = session_dir / CATALOG_FILE  # written when the session starts
+
+    ignored_fields = _ignored_fields(_option(values, "--ignore-field") or ())
+    accepted_path = _path(_option(values, "--accepted-diffs"))
+    update_accepted = bool(_option(values, "--update-accepted-diffs"))
+    if update_accepted and accepted_path is None:
+        raise pytest.UsageError("--update-accepted-diffs needs --accepted-diffs FILE (the file to write)")
+    accepted = AcceptedDiffs(accepted_path)
+    if accepted_path is not None and (accepted_path.exists() or not update_accepted):
+        try:
+            accepted = AcceptedDiffs.load(accepted_path, control.name, control.version, target.version)
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     return SuiteSettings(
         control=control,
@@ -224,12 +191,27 @@ def parse_settings(config: pytest.Config) -> SuiteSettings:
         streams=streams,
         run_id=run_id,
         session_dir=session_dir,
-        evaluation_mode=EvaluationMode(_option(config, "--test-evaluation-mode")),
+        evaluation_mode=EvaluationMode(_option(values, "--test-evaluation-mode") or EvaluationMode.STRICT),
         should_read_with_state=should_read_with_state,
         proxy=proxy,
-        pr_url=_option(config, "--pr-url"),
+        pr_url=_option(values, "--pr-url"),
         timeout_s=timeout,
+        ignored_fields=ignored_fields,
+        accepted_diffs=accepted,
+        update_accepted_diffs=update_accepted,
     )
+
+
+def _ignored_fields(texts: Sequence[str]) -> tuple[IgnoredPath, ...]:
+    from live_tests.compare.ignores import IgnoredPath
+
+    parsed = []
+    for text in dict.fromkeys(texts):
+        try:
+            parsed.append(IgnoredPath.parse(text))
+        except ValueError as exc:
+            raise pytest.UsageError(f"--ignore-field: {exc}") from None
+    return tuple(parsed)
 
 
 _EXAMPLES = {

@@ -6,8 +6,6 @@ diff files), so tests and reports handle both alike. Any finding that is not INF
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from jsonschema.validators import validator_for
 
 from live_tests.compare import Finding, Severity
 from live_tests.compare.diff import write_summary_files
+from live_tests.secrets import looks_secret
 
 _COMBINATORS = ("oneOf", "anyOf", "allOf")
 _SUMMARY_FINDINGS = 50
@@ -123,32 +122,6 @@ def validate_spec(spec: Any, config: Mapping[str, Any] | None, subject: str) -> 
 
 
 # --- secrets marking ---------------------------------------------------------------------------
-
-# Words (of a property name split on _, -, spaces and camelCase) that say it holds a secret.
-SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "token", "apikey", "credentials", "jwt"})
-SECRET_WORD_PAIRS = frozenset(
-    {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("client", "secret"),
-     ("auth", "key"), ("signing", "key"), ("session", "key"), ("account", "key"), ("service", "account")}
-)  # fmt: skip
-# ...unless the name ends with one of these: it names something about the secret, not the secret.
-NOT_SECRET_LAST_WORDS = frozenset(
-    {"url", "uri", "endpoint", "type", "method", "name", "path", "date", "time", "expiry", "expires", "at",
-     "in", "format", "header", "prefix", "field", "location", "mode", "title", "id", "enabled", "file"}
-)  # fmt: skip
-
-
-def name_words(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
-    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", spaced) if w]
-
-
-def looks_secret(name: str) -> bool:
-    words = name_words(name)
-    if not words or words[-1] in NOT_SECRET_LAST_WORDS:
-        return False
-    if SECRET_WORDS.intersection(words):
-        return True
-    return any(pair in SECRET_WORD_PAIRS for pair in itertools.pairwise(words))
 
 
 def _types(schema: Mapping[str, Any]) -> set[str]:

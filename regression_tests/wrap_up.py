@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from live_tests.compare import Finding
+from live_tests.regression_tests.accepted import write_accepted_diffs
 from live_tests.regression_tests.session import RegressionSession
 from live_tests.reports import Outcome, TestResult, build_report_context, write_reports
-from live_tests.secrets import ScrubReport, scrub_session
+from live_tests.secrets import ScrubReport, SecretMasker, scrub_session
 
 
 @dataclass
@@ -22,14 +25,18 @@ class SessionSummary:
     secrets: int = 0
     short_secrets: int = 0
     error: str | None = None
+    accepted_written: int | None = None  # findings written by --update-accepted-diffs
+    accepted_path: Path | None = None
 
 
 SUMMARY_KEY = pytest.StashKey[SessionSummary]()
 
 
-def finish_session(session: RegressionSession, results: list[TestResult], interrupted: bool) -> SessionSummary:
+def finish_session(
+    session: RegressionSession, results: list[TestResult], interrupted: bool, expected_tests: int | None = None
+) -> SessionSummary:
     """Write report.html/.md/.json, close everything, mask the secrets in every file. Never raises."""
-    summary = SessionSummary(session.session_dir)
+    summary = SessionSummary(session.session_dir, accepted_path=session.settings.accepted_diffs.path)
     if interrupted:
         session.frozen = True  # Ctrl-C: no new container, even to learn the secrets from the spec
     masker = session.masker
@@ -46,10 +53,21 @@ def finish_session(session: RegressionSession, results: list[TestResult], interr
             pr_url=s.pr_url,
             evaluation_mode=s.evaluation_mode,
             http_capture=s.proxy.enabled,
+            interrupted=interrupted,
+            expected_tests=expected_tests,
         )
         summary.reports = write_reports(session.session_dir, context)
-        summary.verdict = context.verdict
+        summary.verdict = context.session_verdict.text
         summary.counts = context.outcome_counts
+        if s.update_accepted_diffs and s.accepted_diffs.path is not None:
+            summary.accepted_written = write_accepted_diffs(
+                s.accepted_diffs.path,
+                {name: [_masked(f, masker) for f in fs] for name, fs in session.findings_seen.items()},
+                connector=s.connector,
+                control_version=s.control.version,
+                target_version=s.target.version,
+                reasons=s.accepted_diffs.entries,
+            )
     except Exception as exc:  # the scrub below must happen whatever went wrong
         summary.error = f"could not write the reports: {type(exc).__name__}: {masker.mask_text(str(exc))}"
     finally:
@@ -65,7 +83,9 @@ def terminal_lines(summary: SessionSummary) -> list[str]:
     if summary.reports:
         lines.append(f"Report: {summary.reports['html']}  (also report.md, report.json)")
         shown = ", ".join(f"{n} {o.value}" for o, n in summary.counts.items() if n)
-        lines.append(f"Verdict: {summary.verdict} ({shown or 'no tests'})")
+        lines.append(f"Verdict: {summary.verdict}" + (f" ({shown})" if shown else ""))
+    if summary.accepted_written is not None:
+        lines.append(f"Accepted differences: {summary.accepted_written} finding(s) written to {summary.accepted_path}")
     if summary.error:
         lines.append(summary.error)
     scrub = summary.scrub
@@ -78,3 +98,12 @@ def terminal_lines(summary: SessionSummary) -> list[str]:
     if summary.short_secrets:
         lines.append(f"Warning: {summary.short_secrets} secret value(s) shorter than 4 characters were not masked")
     return lines
+
+
+def _masked(finding: Finding, masker: SecretMasker) -> Finding:
+    """The finding as the accepted-differences file may show it: no secret in its message or values."""
+    if not masker:
+        return finding
+    values = {side: getattr(finding, side) for side in ("control", "target")}
+    hidden = {side: None if masker.contains_secret(repr(v)) else v for side, v in values.items()}
+    return dataclasses.replace(finding, message=masker.mask_text(finding.message), **hidden)

@@ -20,6 +20,8 @@ import pytest
 import live_tests.demo
 from live_tests import images
 from live_tests.images import ImageBuildError
+from live_tests.proxy import DEFAULT_PROXY_IMAGE, MITMPROXY_VERSION
+from tests.conftest import run_cli
 
 DEMO_DIR = Path(live_tests.demo.__file__).parent
 FAKER = "airbyte-source-faker"
@@ -57,7 +59,7 @@ def test_connector_name_for_package() -> None:
 
 
 def test_missing_mmdebstrap_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    monkeypatch.setattr(images.base.shutil, "which", lambda name: None)
     with pytest.raises(ImageBuildError) as error:
         images.build_local_base_image(docker.DockerClient(base_url="tcp://127.0.0.1:9", version="1.41"), "never:built")
     message = str(error.value)
@@ -107,6 +109,24 @@ def test_ensure_base_image_falls_back_to_the_local_base_when_the_setting_cannot_
     assert time.monotonic() - started < 30
     # A base that is present is used as it is.
     assert images.ensure_base_image(docker_client, images.LOCAL_BASE_IMAGE) == images.LOCAL_BASE_IMAGE
+
+
+@pytest.mark.docker
+def test_the_proxy_image_is_one_more_recipe_built_once_and_reused(docker_client: docker.DockerClient) -> None:
+    built = run_cli("images", "proxy")
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.split() == [DEFAULT_PROXY_IMAGE]
+    image = docker_client.images.get(DEFAULT_PROXY_IMAGE)
+    assert len(image.labels[images.RECIPE_LABEL]) == 64
+    started = time.monotonic()
+    again = run_cli("images", "proxy")
+    assert again.returncode == 0 and time.monotonic() - started < 15, "an up-to-date image must be reused"
+    assert docker_client.images.get(DEFAULT_PROXY_IMAGE).id == image.id
+    version = run_image(docker_client, DEFAULT_PROXY_IMAGE, "--version").decode()  # ENTRYPOINT: mitmdump
+    assert f"Mitmproxy: {MITMPROXY_VERSION}" in version
+    # Its wheels are in the one wheel cache, like a PyPI connector's.
+    wheels = images.download_wheels(images.proxy_wheels(docker_client.info().get("Architecture", "x86_64")))
+    assert wheels.parent == images.wheel_cache_dir() and any(wheels.glob(f"mitmproxy-{MITMPROXY_VERSION}-*.whl"))
 
 
 @pytest.mark.docker

@@ -28,6 +28,7 @@ from mitmproxy import http
 from mitmproxy.io import FlowReader
 
 from live_tests.docker_engine import labels
+from live_tests.images import download_wheels, ensure_proxy_image, proxy_wheels
 from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, InputError, ProxyAttachment
 from live_tests.proxy import (
     CAPTURE_FILE,
@@ -40,7 +41,6 @@ from live_tests.proxy import (
     parse_proxy_options,
     proxy_for_execution,
 )
-from live_tests.proxy.image import ensure_proxy_image, fetch_wheels
 from live_tests.store.http_flows import load_http_flows
 from tests.conftest import DEMO_DIR, leftovers, run_cli
 
@@ -136,7 +136,7 @@ def proxy_image(docker_client: docker.DockerClient, base_image: str) -> str:
 @pytest.fixture(scope="module")
 def client_image(docker_client: docker.DockerClient, base_image: str) -> str:
     """The base image plus certifi (from the proxy's wheel cache), like a Python connector image."""
-    wheels = fetch_wheels(docker_client.info().get("Architecture", "x86_64"))
+    wheels = download_wheels(proxy_wheels(docker_client.info().get("Architecture", "x86_64")))
     certifi_wheel = next(wheels.glob("certifi-*.whl"))
     with tempfile.TemporaryDirectory() as context:
         shutil.copy(certifi_wheel, context)

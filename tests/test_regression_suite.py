@@ -55,10 +55,10 @@ ALL_TESTS = frozenset((*SPEC_TESTS, *OTHER_TESTS, *(f"{t}[{r}]" for t in READ_TE
 # The demo's built-in differences (demo/versions.py), as the tests that must find them:
 # test -> {(finding kind, stream, path)} of every finding that is not INFO.
 DEMO_FINDINGS: dict[str, set[tuple[str, str | None, str | None]]] = {
-    "test_spec_is_compatible": {("property_added", None, "page_size")},
+    "test_spec_is_compatible": {("property_added", None, "$.connectionSpecification.properties.page_size")},
     "test_catalogs_are_the_same": {
-        ("property_nullability_changed", "customers", "email"),
-        ("property_added", "orders", "currency"),
+        ("property_nullability_added", "customers", "$.json_schema.properties.email.type"),
+        ("property_added", "orders", "$.json_schema.properties.currency"),
     },
     **{
         f"{test}[{read}]": findings
@@ -150,10 +150,12 @@ def test_demo_versions_strict_outcomes(demo_strict: SuiteRun) -> None:
     assert run.outcomes() == expected
     report = run.report
     assert (report["verdict"], report["blocking"], report["evaluation_mode"]) == ("failed", True, "strict")
-    assert report["outcomes"] == {"failed": 8, "error": 0, "passed with findings": 1, "passed": 17, "skipped": 0}
+    assert report["outcomes"] == {
+        "failed": 8, "error": 0, "inconclusive": 0, "passed with findings": 1, "passed": 17, "skipped": 0
+    }  # fmt: skip
     assert report["pr_url"] == "https://github.com/o/r/pull/1"
     assert run.test_entry("test_spec_is_compatible")["message"] == (
-        "1 non-breaking difference(s): optional property `page_size` was added"
+        "1 non-breaking difference(s): optional property `$.connectionSpecification.properties.page_size` was added"
     )
     assert run.test_entry("test_all_control_primary_keys_in_target[read]")["message"] == (
         "`orders`: 1 control primary keys not in target (e.g. [5,2])"

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from live_tests.compare import compare_catalogs, compare_records, compare_spec
+from live_tests.models import ExecutionKey
 from live_tests.reports import (
     CountRow,
     Outcome,
@@ -71,11 +72,12 @@ def session_con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def make_results(con: duckdb.DuckDBPyConnection, diff_root: Path) -> list[TestResult]:
-    c = ("source-test", CONTROL, "read")
-    t = ("source-test", TARGET, "read")
-    records = compare_records(con, c, t, {"users": [["id"]], "orders": [["id"]]})
-    spec_result = compare_spec(con, ("source-test", CONTROL, "spec"), ("source-test", TARGET, "spec"))
-    catalog_result = compare_catalogs(con, ("source-test", CONTROL, "discover"), ("source-test", TARGET, "discover"))
+    def keys(command: str) -> tuple[ExecutionKey, ExecutionKey]:
+        return ExecutionKey("source-test", CONTROL, command), ExecutionKey("source-test", TARGET, command)
+
+    records = compare_records(con, *keys("read"), {"users": [["id"]], "orders": [["id"]]})
+    spec_result = compare_spec(con, *keys("spec"))
+    catalog_result = compare_catalogs(con, *keys("discover"))
     return [
         TestResult.from_comparison(
             "test_spec_is_compatible", spec_result, docstring="The spec accepts every config control accepts."
@@ -151,7 +153,9 @@ def test_reports_content(session_con: duckdb.DuckDBPyConnection, tmp_path: Path)
 
     verdict = json.loads(paths["json"].read_text())
     assert (verdict["verdict"], verdict["blocking"], verdict["evaluation_mode"]) == ("failed", True, "strict")
-    assert verdict["outcomes"] == {"failed": 2, "error": 1, "inconclusive": 0, "passed with findings": 1, "passed": 1, "skipped": 1}
+    assert verdict["outcomes"] == {
+        "failed": 2, "error": 1, "inconclusive": 0, "passed with findings": 1, "passed": 1, "skipped": 1
+    }  # fmt: skip
     assert [t["name"] for t in verdict["tests"]] == [
         "test_all_records_are_the_same", "test_catalog_is_compatible", "test_read_with_state",
         "test_records_have_no_new_fields", "test_spec_is_compatible", "test_check_succeeds",

@@ -21,7 +21,6 @@ from live_tests.docker_engine import EngineError, connect, ensure_image, remove_
 from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
 from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
-from live_tests.proxy.image import ensure_proxy_image
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_OUTPUT_DIR = Path("live_tests_debug_reports")
@@ -130,7 +129,7 @@ def debug(
         for connector in connectors:
             ensure_image(client, connector.reference)
         if proxy.enabled:
-            from live_tests.images import ImageBuildError, ensure_base_image
+            from live_tests.images import ImageBuildError, ensure_base_image, ensure_proxy_image
 
             try:
                 ensure_proxy_image(client, proxy.image, ensure_base_image(client))
@@ -244,6 +243,14 @@ def images_demo() -> None:
     from live_tests.images import build_demo_images
 
     _build("demo images", build_demo_images)
+
+
+@images.command("proxy")
+def images_proxy() -> None:
+    """Build the default proxy image (mitmproxy from wheels fetched on the host) and print it."""
+    from live_tests.images import ensure_proxy_image
+
+    _build("proxy image", lambda client, base: [ensure_proxy_image(client, DEFAULT_PROXY_IMAGE, base)])
 
 
 @images.command("connector")

@@ -123,6 +123,8 @@ def decide_session(
     ran = [o for o in outcomes if o is not Outcome.SKIPPED]
     failed = any(o in (Outcome.FAILED, Outcome.ERROR) for o in outcomes)
     total = max(expected or 0, len(outcomes))
+    # Fewer results than tests collected (stopped by -x, a crash, a signal): not a whole run.
+    interrupted = interrupted or len(outcomes) < total
     if failed:
         word, text = "failed", "failed"
         if interrupted:

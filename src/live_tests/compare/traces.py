@@ -8,15 +8,26 @@ message) of ERROR traces, diffed both ways with EXCEPT ALL.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import duckdb
 
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity, short
-from live_tests.sql import Scratch, both_params, key_filter
+from live_tests.compare.ignores import TRACES, IgnoredPath, IgnoreRules
+from live_tests.sql import Scratch, both_params, key_filter, literal
 
-VALID_SEQUENCE_REGEX = r"STARTED( RUNNING)?( COMPLETE| INCOMPLETE)"
+# The one ordering rule for stream statuses (this comparison and the suite's target-alone check):
+# STARTED, RUNNING any number of times, then a terminal COMPLETE or INCOMPLETE. It holds for a
+# sequence with repeats collapsed as for the raw one.
+STATUS_SEQUENCE_REGEX = r"STARTED( RUNNING)*( COMPLETE| INCOMPLETE)"
+
+
+def status_sequence_is_valid(sequence: Sequence[str]) -> bool:
+    """Whether statuses (in seq order) follow STATUS_SEQUENCE_REGEX."""
+    return re.fullmatch(STATUS_SEQUENCE_REGEX, " ".join(map(str, sequence))) is not None
 
 
 @dataclass(frozen=True)
@@ -45,11 +56,27 @@ class TracesComparison(Comparison):
         return lines
 
 
-def compare_traces(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> TracesComparison:
-    """Diff stream status sequences (and their validity) and ERROR traces."""
-    c_key, t_key = ExecutionKey(*control), ExecutionKey(*target)
-    result = TracesComparison(c_key, t_key)
-    params = both_params(c_key, t_key)
+def compare_traces(
+    con: duckdb.DuckDBPyConnection,
+    control: ExecutionKey,
+    target: ExecutionKey,
+    *,
+    ignored: Sequence[IgnoredPath] = (),
+) -> TracesComparison:
+    """Diff stream status sequences (and their validity) and ERROR traces.
+
+    `ignored`: paths into the trace message; `$.error.message` (or `$.error.failure_type`, or `$.error`)
+    for a stream (or `*`) leaves that text out of the comparison of its ERROR traces (those that apply
+    to traces end up in `result.ignored`).
+    """
+    rules = IgnoreRules(con, ignored, TRACES)
+    result = TracesComparison(control, target, ignored=rules.applied)
+    params = both_params(control, target)
+    # What the ERROR traces are compared on: their text, minus ignored parts (the lists keep it all).
+    compared = {
+        name: f"CASE WHEN {rules.sql('stream', literal(f'$.error.{name}'))} THEN NULL ELSE {name} END"
+        for name in ("failure_type", "message")
+    }
     with Scratch(con) as scratch:
         statuses = scratch.create(
             "statuses",
@@ -64,7 +91,7 @@ def compare_traces(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target
         )
         for side, stream, sequence, valid in con.execute(
             f"""SELECT side, coalesce(stream, '(unnamed)'), sequence,
-                       regexp_full_match(array_to_string(sequence, ' '), '{VALID_SEQUENCE_REGEX}')
+                       regexp_full_match(array_to_string(sequence, ' '), '{STATUS_SEQUENCE_REGEX}')
                 FROM {statuses} ORDER BY stream"""
         ).fetchall():
             (result.control_statuses if side == "c" else result.target_statuses)[stream] = list(sequence)
@@ -94,13 +121,13 @@ def compare_traces(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target
             (result.control_errors if side == "c" else result.target_errors).append(
                 TraceError(stream, failure_type, message)
             )
-        cols = "stream, failure_type, message"
+        cols = f"stream, {compared['failure_type']} AS failure_type, {compared['message']} AS message"
         new_errors = con.execute(
-            f"""SELECT {cols}, count(*) FROM (SELECT {cols} FROM {errors} WHERE side = 't'
+            f"""SELECT *, count(*) FROM (SELECT {cols} FROM {errors} WHERE side = 't'
                 EXCEPT ALL SELECT {cols} FROM {errors} WHERE side = 'c') GROUP BY ALL ORDER BY ALL"""
         ).fetchall()
         gone_errors = con.execute(
-            f"""SELECT {cols}, count(*) FROM (SELECT {cols} FROM {errors} WHERE side = 'c'
+            f"""SELECT *, count(*) FROM (SELECT {cols} FROM {errors} WHERE side = 'c'
                 EXCEPT ALL SELECT {cols} FROM {errors} WHERE side = 't') GROUP BY ALL ORDER BY ALL"""
         ).fetchall()
 
