@@ -18,11 +18,14 @@ from live_tests.compare import (
     compare_inferred_schemas,
     compare_records,
     compare_states,
+    compare_traces,
+    volatility,
 )
 from live_tests.compare.volatility import find_volatile_paths
 from tests.test_compare import (
     Message,
     SessionBuilder,
+    error,
     global_state,
     kinds,
     record,
@@ -318,3 +321,34 @@ def test_volatile_paths_none_when_runs_are_equal_and_keyless_without_keys(sessio
     windows = {control: _window(T0), rerun: _window(T0 + timedelta(seconds=3))}
     assert find_volatile_paths(con, control, rerun, windows) == []  # no keys given: compared as multisets
     assert find_volatile_paths(con, control, rerun, windows, primary_keys={"s": ["id"]}) == []
+
+
+def test_volatile_error_trace_messages(session: SessionBuilder) -> None:
+    control = session.load("1.0", "read", [error("timeout, request 1a2b", stream="s"), error("stable", stream="t")])
+    rerun = session.load("1.0+rerun", "read", [error("timeout, request 9f8e", stream="s"), error("stable", stream="t")])
+    target = session.load("2.0", "read", [error("timeout, request 7777", stream="s"), error("new", stream="t")])
+    con = session.connect()
+    volatile = find_volatile_paths(con, control, rerun, {})
+    assert volatile == [
+        IgnoredPath("s", "$.error.message", "ERROR trace messages differ between two control runs", 1, "traces")
+    ]
+    traces = compare_traces(con, control, target, ignored=volatile)
+    assert [(f.kind, f.stream) for f in traces.breaking] == [("error_trace_added", "t")]
+    assert traces.ignored == volatile
+    strict = compare_traces(con, control, target)
+    assert sorted((f.kind, f.stream) for f in strict.breaking) == [
+        ("error_trace_added", "s"),
+        ("error_trace_added", "t"),
+    ]
+
+
+def test_now_stamps_proposed_by_a_sample_are_checked_on_every_record(
+    session: SessionBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(volatility, "STAMP_SAMPLE", 2)
+    rows = [{"id": i, "seen": _iso(T0), "o": {"at": int(T0.timestamp())}, "late": _iso(T0)} for i in range(5)]
+    rows[4]["late"] = "2019-01-01T00:00:00Z"  # after the sample: clears the path
+    control = session.load("1.0", "read", [record("s", r) for r in rows])
+    rerun = session.load("1.0+rerun", "read", [record("s", r) for r in rows])
+    volatile = find_volatile_paths(session.connect(), control, rerun, {control: _window(T0)})
+    assert [(p.path, p.records) for p in volatile] == [("$.o.at", 5), ("$.seen", 5)]

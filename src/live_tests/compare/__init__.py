@@ -2,7 +2,10 @@
 
 Each `compare_*` function takes a DuckDB connection and the (connector, version, command) keys of
 the control and target executions, and returns a `Comparison` subclass: `passed`, `summary`
-lines, structured `findings`, and `write_diff_files(directory)`.
+lines, structured `findings`, and `write_diff_files(directory)`. `compare_records`, `compare_states`,
+`compare_inferred_schemas` and `compare_traces` take `ignored=[IgnoredPath, ...]` (the user's
+`--ignore-field` and the volatile paths `find_volatile_paths` finds from a second control run) and
+list the ones they applied in `result.ignored`.
 """
 
 from live_tests.compare.catalog import CatalogComparison, compare_catalogs
@@ -21,6 +24,7 @@ from live_tests.compare.schemas import FieldProfile, InferredSchemaComparison, c
 from live_tests.compare.spec import SpecComparison, compare_spec
 from live_tests.compare.states import StatesComparison, StreamState, compare_states
 from live_tests.compare.traces import TraceError, TracesComparison, compare_traces
+from live_tests.compare.volatility import find_volatile_paths
 
 __all__ = [
     "CatalogComparison",
@@ -48,6 +52,7 @@ __all__ = [
     "compare_spec",
     "compare_states",
     "compare_traces",
+    "find_volatile_paths",
     "http_traffic",
     "infer_schemas",
     "message_counts",

@@ -23,7 +23,7 @@ import duckdb
 
 from live_tests.compare.diff import ExecutionKey
 from live_tests.compare.ignores import ANY_STREAM, RECORDS, STATES, TRACES, IgnoredPath, IgnoreRules
-from live_tests.compare.json_walk import stream_fields, walk_levels
+from live_tests.compare.json_walk import SkipSql, skip_nothing, stream_fields, walk_levels
 from live_tests.compare.record_pairing import key_sql, keyed_field_diffs, number_records, pair_records
 from live_tests.compare.record_results import PrimaryKeys
 from live_tests.compare.record_sides import Sides
@@ -31,6 +31,8 @@ from live_tests.compare.states import STATE_VALUE_SQL, STREAM_NAME_SQL
 from live_tests.sql import WILDCARD_INDEX_SQL, Scratch, both_params, key_filter, literal
 
 DEFAULT_SLACK_S = 2.0
+# Records per execution and stream that propose the paths stamped with "now" (see _now_stamped).
+STAMP_SAMPLE = 2000
 RERUN_DIFFERS = "differs between two control runs"
 _STATE_STREAM = f"CASE WHEN state_type = 'STREAM' THEN {STREAM_NAME_SQL} ELSE '{ANY_STREAM}' END"
 _WILDCARD_PATH = WILDCARD_INDEX_SQL.format("path")
@@ -187,19 +189,45 @@ def _windows(scratch: Scratch, windows: Mapping[ExecutionKey, tuple[datetime, da
 
 def _now_stamped(con: duckdb.DuckDBPyConnection, scratch: Scratch, window_table: str, kind: str) -> list[IgnoredPath]:
     """Paths of records (or final state values) all of whose non-null values, in some execution, are
-    timestamps inside that execution's window."""
+    timestamps inside that execution's window.
+
+    Records are looked at twice: the first `STAMP_SAMPLE` records of each stream propose the
+    candidate paths (a path stamped "now" everywhere is stamped in the sample too), then all records
+    are walked along the candidates only (most of each document is never expanded).
+    """
     on = "USING (connector, version, command)"
-    if kind == RECORDS:
-        docs = f"(SELECT w.side, r.stream, r.seq, r.data FROM records r JOIN {window_table} w {on})"
-    else:
+    if kind == STATES:
         docs = scratch.create(
             "volatile_state_docs",
             f"""SELECT side, stream, 0::BIGINT AS seq, data
                 FROM (SELECT w.side, {_STATE_STREAM} AS stream, arg_max({STATE_VALUE_SQL}, s.seq) AS data
                       FROM states s JOIN {window_table} w {on} GROUP BY ALL)""",
         )
+        rows = _stamped_paths(con, scratch, docs, window_table, skip_nothing)
+    else:
+        docs = f"(SELECT w.side, r.stream, r.seq, r.data FROM records r JOIN {window_table} w {on})"
+        sample = scratch.create(
+            "volatile_stamp_sample",
+            f"""SELECT * FROM {docs}
+                QUALIFY row_number() OVER (PARTITION BY side, stream ORDER BY seq) <= {STAMP_SAMPLE}""",
+        )
+        candidates = [(stream, path) for stream, path, _, _ in _stamped_paths(con, scratch, sample, window_table)]
+        scratch.drop(sample)
+        rows = _stamped_paths(con, scratch, docs, window_table, _off(candidates)) if candidates else []
+    what = "timestamps" if kind == RECORDS else "final state timestamps"
+    return [
+        IgnoredPath(stream, path, f"{what} inside the run's wall-clock window ({labels})", records, kind)
+        for stream, path, labels, records in rows
+    ]
+
+
+def _stamped_paths(
+    con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, window_table: str, skip: SkipSql = skip_nothing
+) -> list[tuple[str, str, str, int]]:
+    """(stream, wildcarded path, executions, records) of the paths of `docs` (side, stream, seq, data)
+    whose non-null values in an execution are all inside its window; `skip` prunes the walk."""
     stamped = scratch.create(
-        f"volatile_stamped_{kind}",
+        "volatile_stamped",
         "SELECT ''::VARCHAR AS side, ''::VARCHAR AS stream, ''::VARCHAR AS path, 0::BIGINT AS vals,"
         " 0::BIGINT AS inside, 0::BIGINT AS records LIMIT 0",
     )
@@ -212,17 +240,28 @@ def _now_stamped(con: duckdb.DuckDBPyConnection, scratch: Scratch, window_table:
                 FROM {level} JOIN {window_table} USING (side) GROUP BY ALL"""
         )
 
-    walk_levels(con, scratch, docs, stream_fields(con, docs, ("data",)), visit)
+    walk_levels(con, scratch, docs, stream_fields(con, docs, ("data",), skip=skip), visit, skip=skip)
     rows = con.execute(
         f"""SELECT s.stream, s.path, string_agg(w.label, ', ' ORDER BY w.label) AS labels, max(s.records)
             FROM {stamped} s JOIN {window_table} w USING (side)
             WHERE s.vals > 0 AND s.inside = s.vals GROUP BY ALL ORDER BY ALL"""
     ).fetchall()
-    what = "timestamps" if kind == RECORDS else "final state timestamps"
-    return [
-        IgnoredPath(stream, path, f"{what} inside the run's wall-clock window ({labels})", int(n), kind)
-        for stream, path, labels, n in rows
-    ]
+    return [(stream, path, labels, int(n)) for stream, path, labels, n in rows]
+
+
+def _off(candidates: list[tuple[str, str]]) -> SkipSql:
+    """Skip condition for a walk along `candidates` (stream, wildcarded path): every node that is
+    neither a candidate nor on the way to one."""
+
+    def skip(stream_sql: str, path_sql: str) -> str:
+        checks = []
+        for stream, path in candidates:
+            lit = literal(path)
+            on_the_way = f"starts_with({lit}, {path_sql} || '.') OR starts_with({lit}, {path_sql} || '[')"
+            checks.append(f"({stream_sql} = {literal(stream)} AND ({path_sql} = {lit} OR {on_the_way}))")
+        return f"NOT ({' OR '.join(checks)})"
+
+    return skip
 
 
 def _merged(found: list[IgnoredPath]) -> list[IgnoredPath]:
