@@ -58,9 +58,10 @@ def walk_levels(
     ids: str = "side, stream, seq",
     params: dict[str, Any] | None = None,
     skip: SkipSql = skip_nothing,
+    max_depth: int | None = None,
 ) -> None:
-    """Call `visit(level_table, depth)` for depth 1, 2, ... of the documents in `docs` (columns `ids`,
-    which include `stream`, and `data`).
+    """Call `visit(level_table, depth)` for depth 1, 2, ... (up to `max_depth`) of the documents in
+    `docs` (columns `ids`, which include `stream`, and `data`).
 
     Each level table has the `ids` columns plus `field` (the top-level field the node is under),
     `path` (json_tree notation, real indices) and `v` (the node's JSON value). Depth 1 holds the
@@ -89,6 +90,9 @@ def walk_levels(
     depth = 1
     while True:
         visit(level, depth)
+        if max_depth is not None and depth >= max_depth:
+            scratch.drop(level)
+            return
         depth += 1
         children = scratch.create(
             f"walk_level_{depth}",

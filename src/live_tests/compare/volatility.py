@@ -23,12 +23,12 @@ import duckdb
 
 from live_tests.compare.diff import ExecutionKey
 from live_tests.compare.ignores import ANY_STREAM, RECORDS, STATES, TRACES, IgnoredPath, IgnoreRules
-from live_tests.compare.json_walk import SkipSql, skip_nothing, stream_fields, walk_levels
+from live_tests.compare.json_walk import SkipSql, StreamFields, skip_nothing, stream_fields, walk_levels
 from live_tests.compare.record_pairing import key_sql, keyed_field_diffs, number_records, pair_records
 from live_tests.compare.record_results import PrimaryKeys
 from live_tests.compare.record_sides import Sides
 from live_tests.compare.states import STATE_VALUE_SQL, STREAM_NAME_SQL
-from live_tests.sql import WILDCARD_INDEX_SQL, Scratch, both_params, key_filter, literal
+from live_tests.sql import WILDCARD_INDEX_SQL, Scratch, both_params, key_filter, literal, path_match_sql
 
 DEFAULT_SLACK_S = 2.0
 # Records per execution and stream that propose the paths stamped with "now" (see _now_stamped).
@@ -128,7 +128,37 @@ def _differing_values(
     con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, params: dict[str, str] | None
 ) -> list[tuple[str, str, int]]:
     """(stream, wildcarded path, values differing) where the multiset of a path's values differs
-    between sides 'c' and 't' of `docs` (side, stream, seq, data)."""
+    between sides 'c' and 't' of `docs` (side, stream, seq, data).
+
+    The top-level values are compared first, as text (a superset of the fields that really differ:
+    nested key order counts there); only the subtrees of those fields are then walked.
+    """
+    fields = stream_fields(con, docs, ("data",), params)
+    top = _value_differences(con, scratch, docs, params, fields, "hash(v::VARCHAR)", max_depth=1)
+    if not top:
+        return []
+    candidates: dict[str, list[str]] = {}
+    for stream, path, _ in top:
+        candidates.setdefault(stream, []).append(path)
+
+    def skip(stream_sql: str, path_sql: str) -> str:
+        under = [f"({stream_sql} = {literal(s)} AND {path_match_sql(path_sql, p)})" for s, p in candidates.items()]
+        return f"NOT ({' OR '.join(under)})"
+
+    return _value_differences(con, scratch, docs, params, fields, _VALUE_HASH, skip=skip)
+
+
+def _value_differences(
+    con: duckdb.DuckDBPyConnection,
+    scratch: Scratch,
+    docs: str,
+    params: dict[str, str] | None,
+    fields: StreamFields,
+    value_hash: str,
+    *,
+    skip: SkipSql = skip_nothing,
+    max_depth: int | None = None,
+) -> list[tuple[str, str, int]]:
     counts = scratch.create(
         "volatile_value_counts",
         "SELECT ''::VARCHAR AS side, ''::VARCHAR AS stream, ''::VARCHAR AS path, 0::UBIGINT AS h, 0::BIGINT AS n"
@@ -138,10 +168,10 @@ def _differing_values(
     def visit(level: str, depth: int) -> None:
         con.execute(
             f"""INSERT INTO {counts}
-                SELECT side, stream, {_WILDCARD_PATH}, {_VALUE_HASH}, count(*) FROM {level} GROUP BY ALL"""
+                SELECT side, stream, {_WILDCARD_PATH}, {value_hash}, count(*) FROM {level} GROUP BY ALL"""
         )
 
-    walk_levels(con, scratch, docs, stream_fields(con, docs, ("data",), params), visit, params=params)
+    walk_levels(con, scratch, docs, fields, visit, params=params, skip=skip, max_depth=max_depth)
     rows = con.execute(
         f"""WITH v AS (SELECT stream, path, h, coalesce(sum(n) FILTER (WHERE side = 'c'), 0) AS nc,
                               coalesce(sum(n) FILTER (WHERE side = 't'), 0) AS nt
