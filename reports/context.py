@@ -16,7 +16,7 @@ import duckdb
 
 from live_tests.compare import Comparison, HttpTraffic, catalog_streams, http_traffic, message_counts
 from live_tests.compare import records_per_stream as count_records_per_stream
-from live_tests.models import ALL_KINDS, Command
+from live_tests.models import ALL_KINDS, Command, ExecutionKey
 from live_tests.verdicts import EvaluationMode, FailOn, Outcome, SessionVerdict, decide_session, decide_test
 
 # Commands whose records are counted per stream.
@@ -162,22 +162,22 @@ def build_report_context(
     counts: list[CountRow] = []
     per_stream: list[CountRow] = []
     for command in commands:
-        c_counts = message_counts(con, (connector, control_version, command))
-        t_counts = message_counts(con, (connector, target_version, command))
+        c_counts = message_counts(con, ExecutionKey(connector, control_version, command))
+        t_counts = message_counts(con, ExecutionKey(connector, target_version, command))
         counts += [
             CountRow(command, kind, c_counts[kind], t_counts[kind])
             for kind in ALL_KINDS
             if c_counts[kind] or t_counts[kind]
         ]
         if command in READ_COMMANDS:
-            c_streams = count_records_per_stream(con, (connector, control_version, command))
-            t_streams = count_records_per_stream(con, (connector, target_version, command))
+            c_streams = count_records_per_stream(con, ExecutionKey(connector, control_version, command))
+            t_streams = count_records_per_stream(con, ExecutionKey(connector, target_version, command))
             per_stream += [
                 CountRow(command, s, c_streams.get(s, 0), t_streams.get(s, 0))
                 for s in sorted(set(c_streams) | set(t_streams))
             ]
-    discovered = set(catalog_streams(con, (connector, control_version, Command.DISCOVER.value)))
-    discovered |= set(catalog_streams(con, (connector, target_version, Command.DISCOVER.value)))
+    discovered = set(catalog_streams(con, ExecutionKey(connector, control_version, Command.DISCOVER.value)))
+    discovered |= set(catalog_streams(con, ExecutionKey(connector, target_version, Command.DISCOVER.value)))
     coverage = StreamCoverage(
         catalog=sorted(discovered),
         configured=sorted(set(configured_streams)),

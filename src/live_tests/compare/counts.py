@@ -11,7 +11,7 @@ from live_tests.sql import key_filter, key_params, table_exists
 
 def message_counts(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> dict[str, int]:
     """Messages of one execution per kind (records, states, logs, traces, ..., invalid_lines); 0 if none."""
-    params = key_params("c", ExecutionKey(*key))
+    params = key_params("c", key)
     kinds = [kind for kind in ALL_KINDS if table_exists(con, kind)]
     if not kinds:
         return {kind: 0 for kind in ALL_KINDS}
@@ -26,7 +26,7 @@ def records_per_stream(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> dic
     """Record count per stream of one execution, sorted by stream name."""
     rows = con.execute(
         f"SELECT stream, count(*) FROM records WHERE {key_filter('c')} GROUP BY stream ORDER BY stream",
-        key_params("c", ExecutionKey(*key)),
+        key_params("c", key),
     ).fetchall()
     return {stream: int(n) for stream, n in rows}
 
@@ -38,6 +38,6 @@ def catalog_streams(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> list[s
             FROM (SELECT catalog FROM catalog WHERE {key_filter("c")} ORDER BY seq DESC LIMIT 1) c,
                  json_each(c.catalog, '$.streams') s
             ORDER BY name""",
-        key_params("c", ExecutionKey(*key)),
+        key_params("c", key),
     ).fetchall()
     return [name for (name,) in rows if name is not None]
