@@ -14,6 +14,13 @@ from live_tests.store.message_writer import stream_file_name
 # [["id"]], [["account", "id"], ["date"]]). A bare string path means one top-level field.
 PrimaryKeys = Mapping[str, Sequence[Sequence[str] | str]]
 
+
+def key_paths(primary_keys: PrimaryKeys | None) -> dict[str, list[list[str]]]:
+    """stream -> key as lists of field names, for the streams with a non-empty key."""
+    keys = {s: [[p] if isinstance(p, str) else list(p) for p in paths] for s, paths in (primary_keys or {}).items()}
+    return {s: paths for s, paths in keys.items() if paths}
+
+
 # Outcome kinds of a differing record.
 MISSING = "missing_in_target"
 EXTRA = "extra_in_target"

@@ -26,7 +26,13 @@ from live_tests.compare.ignores import RECORDS, IgnoredPath, IgnoreRules
 from live_tests.compare.record_findings import stream_findings
 from live_tests.compare.record_multiset import multiset_differences
 from live_tests.compare.record_pairing import key_sql, keyed_field_diffs, number_records, pair_records
-from live_tests.compare.record_results import FieldDiffCount, PrimaryKeys, RecordsComparison, StreamRecordsDiff
+from live_tests.compare.record_results import (
+    FieldDiffCount,
+    PrimaryKeys,
+    RecordsComparison,
+    StreamRecordsDiff,
+    key_paths,
+)
 from live_tests.compare.record_sides import Sides
 from live_tests.compare.record_stats import examples, field_diff_counts, outcomes, stream_stats, top_level_counts
 from live_tests.sql import Scratch, both_params
@@ -50,8 +56,7 @@ def compare_records(
     of the comparison, with everything under them (those that apply to records end up in
     `result.ignored`). `emitted_at` is never compared (it is not part of the record data).
     """
-    keys = {s: [[p] if isinstance(p, str) else list(p) for p in paths] for s, paths in (primary_keys or {}).items()}
-    keys = {s: paths for s, paths in keys.items() if paths}
+    keys = key_paths(primary_keys)
     rules = IgnoreRules(con, ignored, RECORDS)
     result = RecordsComparison(control, target, ignored=rules.applied)
     with Scratch(con) as scratch:

@@ -25,7 +25,7 @@ from live_tests.compare.diff import ExecutionKey
 from live_tests.compare.ignores import ANY_STREAM, RECORDS, STATES, TRACES, IgnoredPath, IgnoreRules
 from live_tests.compare.json_walk import SkipSql, StreamFields, skip_nothing, stream_fields, walk_levels
 from live_tests.compare.record_pairing import key_sql, keyed_field_diffs, number_records, pair_records
-from live_tests.compare.record_results import PrimaryKeys
+from live_tests.compare.record_results import PrimaryKeys, key_paths
 from live_tests.compare.record_sides import Sides
 from live_tests.compare.states import STATE_VALUE_SQL, STREAM_NAME_SQL
 from live_tests.sql import WILDCARD_INDEX_SQL, Scratch, both_params, key_filter, literal, path_match_sql
@@ -65,12 +65,12 @@ def find_volatile_paths(
     execution's wall-clock (started_at, finished_at), UTC-aware; (b) looks at every execution given
     (control, rerun and target alike: a target stamps "now" too), widened by `slack_s` each side.
     `primary_keys` (optional, stream -> key paths as for compare_records): keyed streams pair their
-    records by key, so a record present in one run only does not make every path look volatile.
+    records by key, so a record present in one run only does not make every path look volatile;
+    other streams are compared as multisets of values per path, where such a record does.
     Each result's `applies_to` is "records", "states" or "traces"; `records` counts the records
     (states, traces) concerned.
     """
-    keys = {s: [[p] if isinstance(p, str) else list(p) for p in paths] for s, paths in (primary_keys or {}).items()}
-    keys = {s: paths for s, paths in keys.items() if paths}
+    keys = key_paths(primary_keys)
     found: list[IgnoredPath] = []
     with Scratch(con) as scratch:
         params = both_params(control, rerun)
