@@ -4,7 +4,7 @@
 - trust: the run's CA and how a connector image is made to trust it.
 - container: the proxy container and its networks for one execution, and its dumps.
 - addon: the mitmdump addon that runs inside the proxy container (imports mitmproxy: not re-exported).
-- image: the default proxy image (Dockerfile beside it).
+- Dockerfile: the default proxy image (built by live_tests.images.proxy).
 """
 
 from live_tests.proxy.container import (
@@ -13,6 +13,7 @@ from live_tests.proxy.container import (
     HAR_FILE,
     MITM_FILE,
     PROXY_LOG_FILE,
+    ProxiedExecution,
     ProxyError,
     attach_to_proxy,
     proxy_for_execution,
@@ -41,6 +42,7 @@ __all__ = [
     "PROXY_LOG_FILE",
     "PROXY_PORT",
     "ImageTrust",
+    "ProxiedExecution",
     "ProxyError",
     "ProxyMode",
     "ProxySessionCA",

@@ -18,7 +18,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,7 +29,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
-from live_tests.models import ExecutionInputs, ProxyAttachment
+from live_tests.models import ExecutionInputs, HttpCapture, ProxyAttachment
 from live_tests.proxy.settings import ProxyMode, ProxySettings
 from live_tests.proxy.trust import (
     CA_BUNDLE_PATH,
@@ -63,7 +63,11 @@ _RECORDING_DIR = f"{_ROOT}/recording"
 
 
 class ProxyError(Exception):
-    """The proxy could not be set up; the message (one line) says why."""
+    """The proxy could not be set up; the message (one line) says why, `capture` what it recorded of that."""
+
+    def __init__(self, message: str, capture: HttpCapture | None = None) -> None:
+        super().__init__(message)
+        self.capture = capture
 
 
 def attach_to_proxy(inputs: ExecutionInputs, attachment: ProxyAttachment) -> ExecutionInputs:
@@ -74,6 +78,14 @@ def attach_to_proxy(inputs: ExecutionInputs, attachment: ProxyAttachment) -> Exe
         environment={**inputs.environment, **attachment.environment},
         extra_files={**inputs.extra_files, **attachment.extra_files},
     )
+
+
+@dataclass
+class ProxiedExecution:
+    """What the block of proxy_for_execution gets; once the block is over, also what the proxy captured."""
+
+    attachment: ProxyAttachment | None  # None: the proxy is disabled
+    capture: HttpCapture | None = None
 
 
 @dataclass
@@ -92,49 +104,61 @@ def proxy_for_execution(
     session: ProxySessionCA,
     *,
     cache_from: Path | None = None,
-) -> Iterator[ProxyAttachment | None]:
-    """Run the execution's proxy for the duration of the block; yields what the connector needs.
+) -> Iterator[ProxiedExecution]:
+    """Run the execution's proxy for the duration of the block; yields what the connector needs,
+    and, after the block, the capture (also written to http_capture.json for users).
 
     `cache_from`: in cache mode, the recording to answer from (the control's `http_dump.mitm`);
     without one (the control itself, or a control that recorded nothing) the proxy only captures.
-    Yields None when the proxy is disabled.
+    A proxy that cannot start raises ProxyError, after removing what it made.
     """
     artifacts = inputs.artifacts_dir
     artifacts.mkdir(parents=True, exist_ok=True)
     if not settings.enabled:
-        _write_capture_info(artifacts, {"enabled": False, "mode": "disabled"})
-        yield None
+        capture = HttpCapture(enabled=False, mode="disabled")
+        _write_capture_info(artifacts, capture, flows=None)
+        yield ProxiedExecution(None, capture)
         return
 
     mode, recording = _effective_mode(settings, cache_from)
     connector, version, command = inputs.key
     base = f"live-tests-{inputs.run_id}-{connector}-{command}-{uuid.uuid4().hex[:8]}"
     object_labels = labels(inputs.run_id, "proxy", **{LABEL_EXECUTION: f"{connector}/{command}/{version}"})
-    info: dict[str, Any] = {
-        "enabled": True,
-        "mode": mode.value,
-        "proxy_image": settings.image,
-        "recording": str(recording) if recording else None,
-        "options": {key: list(values) for key, values in settings.options.items()},
-        "error": None,
-    }
+    planned = HttpCapture(
+        enabled=True,
+        mode=mode.value,
+        proxy_image=settings.image,
+        recording=str(recording) if recording else None,
+        options={key: list(values) for key, values in settings.options.items()},
+    )
     run = _ProxyRun()
     try:
-        try:
-            attachment = _start_proxy(client, inputs, settings, session, mode, recording, base, object_labels, run)
-        except ImageNotFound as exc:
-            info["error"] = f"image not found: {exc.explanation or exc}"
-            raise ProxyError(f"proxy: {info['error']}") from None
-        except DockerException as exc:
-            info["error"] = _one_line(exc)
-            raise ProxyError(f"proxy: {info['error']}") from None
-        except ProxyError as exc:
-            info["error"] = str(exc)
+        attachment = _start_proxy(client, inputs, settings, session, mode, recording, base, object_labels, run)
+    except BaseException as exc:
+        error, message = _setup_error(exc)
+        capture = _shutdown(client, run, artifacts, settings.stop_timeout_s, dataclasses.replace(planned, error=error))
+        if message is None:  # not the proxy's (e.g. Ctrl-C): passes through untouched
             raise
+        raise ProxyError(message, capture) from None
+    proxied = ProxiedExecution(attachment)
+    try:
         # What the block raises (a failed connector, Ctrl-C) is not ours: it passes through untouched.
-        yield attachment
+        yield proxied
     finally:
-        _shutdown(client, run, artifacts, settings.stop_timeout_s, info)
+        proxied.capture = _shutdown(client, run, artifacts, settings.stop_timeout_s, planned)
+
+
+def _setup_error(exc: BaseException) -> tuple[str | None, str | None]:
+    """(what the capture says, the ProxyError message) for a failed start; (None, None) when not the proxy's."""
+    if isinstance(exc, ImageNotFound):
+        error = f"image not found: {exc.explanation or exc}"
+        return error, f"proxy: {error}"
+    if isinstance(exc, DockerException):
+        error = _one_line(exc)
+        return error, f"proxy: {error}"
+    if isinstance(exc, ProxyError):
+        return str(exc), str(exc)
+    return None, None
 
 
 def _start_proxy(
@@ -267,7 +291,9 @@ def _wait_until_listening(container: Any, timeout_s: float) -> None:
         time.sleep(0.1)
 
 
-def _shutdown(client: docker.DockerClient, run: _ProxyRun, artifacts: Path, stop_timeout_s: float, info: dict) -> None:
+def _shutdown(
+    client: docker.DockerClient, run: _ProxyRun, artifacts: Path, stop_timeout_s: float, capture: HttpCapture
+) -> HttpCapture:
     """Stop (mitmdump writes its dumps on SIGTERM), copy the dumps out, remove everything. Never raises."""
     container = run.container
     try:
@@ -279,19 +305,23 @@ def _shutdown(client: docker.DockerClient, run: _ProxyRun, artifacts: Path, stop
             try:
                 _copy_dumps(container, artifacts)
             except (DockerException, OSError, tarfile.TarError) as exc:
-                info["error"] = info["error"] or f"could not copy the proxy dumps: {_one_line(exc)}"
+                error = capture.error or f"could not copy the proxy dumps: {_one_line(exc)}"
+                capture = dataclasses.replace(capture, error=error)
     finally:
         if container is not None:
             with contextlib.suppress(DockerException):
                 container.remove(force=True, v=True)
         for network in reversed(run.networks):
             _remove_network(network)
-        flows = artifacts / FLOWS_FILE
-        if flows.exists():
-            with flows.open("rb") as f:
-                info["flows"] = sum(1 for line in f if line.strip())
-        with contextlib.suppress(OSError):
-            _write_capture_info(artifacts, info)
+    flows_path = artifacts / FLOWS_FILE
+    flows = None
+    if flows_path.exists():
+        capture = dataclasses.replace(capture, flows_path=flows_path)
+        with flows_path.open("rb") as f:
+            flows = sum(1 for line in f if line.strip())
+    with contextlib.suppress(OSError):
+        _write_capture_info(artifacts, capture, flows)
+    return capture
 
 
 def _save_logs(container: Any, path: Path) -> None:
@@ -332,7 +362,14 @@ def _remove_network(network: Any) -> None:
         network.remove()
 
 
-def _write_capture_info(artifacts: Path, info: Mapping[str, Any]) -> None:
+def _write_capture_info(artifacts: Path, capture: HttpCapture, flows: int | None) -> None:
+    """http_capture.json: for users (nothing reads it back; the capture itself goes to the store)."""
+    info: dict[str, Any] = dataclasses.asdict(capture)
+    info.pop("flows_path")
+    if not capture.enabled:
+        info = {"enabled": False, "mode": capture.mode}
+    elif flows is not None:
+        info["flows"] = flows
     (artifacts / CAPTURE_FILE).write_text(json.dumps(info, indent=2) + "\n")
 
 

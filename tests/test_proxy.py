@@ -29,10 +29,19 @@ from mitmproxy.io import FlowReader
 
 from live_tests.docker_engine import labels
 from live_tests.images import download_wheels, ensure_proxy_image, proxy_wheels
-from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, InputError, ProxyAttachment
+from live_tests.models import (
+    Command,
+    ConnectorImage,
+    ConnectorInputs,
+    ExecutionInputs,
+    HttpCapture,
+    InputError,
+    ProxyAttachment,
+)
 from live_tests.proxy import (
     CAPTURE_FILE,
     DEFAULT_PROXY_IMAGE,
+    FLOWS_FILE,
     PROXY_ALIAS,
     ProxyError,
     ProxyMode,
@@ -41,7 +50,7 @@ from live_tests.proxy import (
     parse_proxy_options,
     proxy_for_execution,
 )
-from live_tests.store.http_flows import load_http_flows
+from live_tests.store.http_flows import create_tables, insert_http_capture
 from tests.conftest import DEMO_DIR, leftovers, run_cli
 
 API = "https://api.demo-shop.example"
@@ -233,8 +242,10 @@ def read_mitm(path: Path) -> list[http.HTTPFlow]:
 
 
 def flows_table(inputs: ExecutionInputs) -> list[dict]:
+    """The store's http_flows rows of what the proxy wrote into the execution's artifacts."""
     con = duckdb.connect()
-    load_http_flows(con, inputs)
+    create_tables(con)
+    insert_http_capture(con, inputs.key, HttpCapture(True, "capture", flows_path=inputs.artifacts_dir / FLOWS_FILE))
     cursor = con.execute("SELECT * FROM http_flows ORDER BY seq")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -256,7 +267,8 @@ def control_run(
     settings = ProxySettings(image=proxy_image, options=parse_proxy_options([f"map_remote={upstream.map_remote}"]))
     inputs = _inputs(tmp_path_factory.mktemp("capture"), client_image, run_id)
     served_before = len(upstream.served())
-    with proxy_for_execution(docker_client, inputs, settings, session) as attachment:
+    with proxy_for_execution(docker_client, inputs, settings, session) as proxied:
+        attachment = proxied.attachment
         assert attachment is not None
         answers = run_connector(
             docker_client, client_image, attachment, CLIENT, run_id, {"CALLS": json.dumps(CONTROL_CALLS)}
@@ -270,7 +282,15 @@ def control_run(
             run_id,
             {"CALLS": json.dumps(certifi_calls), "CERTIFI_ONLY": "1", "SSL_CERT_FILE": "/nonexistent"},
         )
+        assert proxied.capture is None  # known once the proxy has stopped
     assert leftovers(docker_client, run_id) == []
+    assert proxied.capture == HttpCapture(
+        enabled=True,
+        mode="capture",
+        proxy_image=proxy_image,
+        options={"map_remote": [upstream.map_remote]},
+        flows_path=inputs.artifacts_dir / FLOWS_FILE,
+    )
     return inputs, answers, certifi_answers, served_before
 
 
@@ -366,7 +386,8 @@ def test_connector_cannot_bypass_the_proxy(
     settings = ProxySettings(image=proxy_image, options={"map_remote": (upstream.map_remote,)})
     inputs = _inputs(tmp_path, client_image, run_id)
     targets = [[upstream.ip, 8000], [upstream.gateway, upstream.host_port]]
-    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as proxied:
+        attachment = proxied.attachment
         assert attachment is not None
         network = docker_client.networks.get(attachment.network)
         assert network.attrs["Internal"] is True
@@ -407,7 +428,8 @@ def test_cache_mode_serves_the_control_recording_and_forwards_misses(
         settings,
         ProxySessionCA.generate(run_id),
         cache_from=control.artifacts_dir / "http_dump.mitm",
-    ) as attachment:
+    ) as proxied:
+        attachment = proxied.attachment
         answers = run_connector(docker_client, client_image, attachment, CLIENT, run_id, {"CALLS": json.dumps(calls)})
     assert [a["status"] for a in answers] == [200, 200, 200]
     # The recorded answers, byte for byte; only the unseen request reached the upstream.
@@ -439,7 +461,8 @@ def _replay(docker_client, client_image, proxy_image, recording: Path, tmp_path:
     settings = ProxySettings(image=proxy_image, mode=ProxyMode.REPLAY, replay_path=recording, options=options)
     settings.validate()
     inputs = _inputs(tmp_path, client_image, run_id, "replay")
-    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as proxied:
+        attachment = proxied.attachment
         proxy = docker_client.containers.list(
             filters={"label": [f"live-tests.run-id={run_id}", "live-tests.role=proxy"]}
         )
@@ -510,7 +533,8 @@ def test_everything_is_removed_after_a_failure_and_dumps_are_kept(
     inputs = _inputs(tmp_path, client_image, run_id)
     session = ProxySessionCA.generate(run_id)
     for interruption in (RuntimeError("connector blew up"), KeyboardInterrupt()):
-        with pytest.raises(type(interruption)), proxy_for_execution(docker_client, inputs, settings, session) as att:
+        with pytest.raises(type(interruption)), proxy_for_execution(docker_client, inputs, settings, session) as run:
+            att = run.attachment
             run_connector(docker_client, client_image, att, CLIENT, run_id, {"CALLS": json.dumps(CONTROL_CALLS[:1])})
             assert leftovers(docker_client, run_id) != []
             raise interruption
@@ -529,7 +553,8 @@ def test_a_user_proxy_option_replaces_our_default_for_it(
     user = parse_proxy_options([f"connection_strategy={strategy}", f"map_remote={upstream.map_remote}"])
     settings = ProxySettings(image=proxy_image, options=user)
     inputs = _inputs(tmp_path, client_image, run_id)
-    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as proxied:
+        attachment = proxied.attachment
         filters = {"label": [f"live-tests.run-id={run_id}", "live-tests.role=proxy"]}
         (proxy,) = docker_client.containers.list(filters=filters)
         sets = [arg for arg in proxy.attrs["Args"] if arg.startswith("connection_strategy=")]
@@ -551,22 +576,26 @@ def test_a_proxy_that_cannot_start_fails_clearly_and_leaves_nothing(
     inputs = _inputs(tmp_path, client_image, run_id)
     session = ProxySessionCA.generate(run_id)
     with (
-        pytest.raises(ProxyError, match=r"Cannot parse map_remote option \|\[unclosed"),
+        pytest.raises(ProxyError, match=r"Cannot parse map_remote option \|\[unclosed") as failed,
         proxy_for_execution(docker_client, inputs, settings, session),
     ):
         pytest.fail("the block must not run")
     assert leftovers(docker_client, run_id) == []
-    capture = json.loads((inputs.artifacts_dir / CAPTURE_FILE).read_text())
-    assert "map_remote" in capture["error"]
+    # The capture goes with the error to the store; the file says the same for users.
+    capture = failed.value.capture
+    assert capture is not None and capture.enabled and "map_remote" in (capture.error or "")
+    assert json.loads((inputs.artifacts_dir / CAPTURE_FILE).read_text())["error"] == capture.error
 
 
 def test_disabled_proxy_yields_nothing_and_says_capture_was_off(tmp_path: Path) -> None:
     inputs = _inputs(tmp_path, "live-tests/anything:1", "proxy-off")
     settings = ProxySettings.from_cli(disable_proxy=True)
-    with proxy_for_execution(None, inputs, settings, None) as attachment:  # type: ignore[arg-type]
-        assert attachment is None
+    with proxy_for_execution(None, inputs, settings, None) as proxied:  # type: ignore[arg-type]
+        assert proxied.attachment is None
+    assert proxied.capture == HttpCapture(enabled=False, mode="disabled")
     con = duckdb.connect()
-    assert load_http_flows(con, inputs) == 0
+    create_tables(con)
+    assert insert_http_capture(con, inputs.key, proxied.capture) == 0
     assert con.execute("SELECT capture_enabled, mode, flows FROM http_captures").fetchall() == [(False, "disabled", 0)]
 
 
@@ -604,14 +633,12 @@ def test_repeated_options_keep_every_value() -> None:
 
 def test_host_side_names_match_the_addon() -> None:
     from live_tests.proxy import addon, container
-    from live_tests.store import http_flows
 
     assert (container.MITM_FILE, container.HAR_FILE, container.FLOWS_FILE) == (
         addon.MITM_FILE,
         addon.HAR_FILE,
         addon.FLOWS_FILE,
     )
-    assert (http_flows.FLOWS_FILE, http_flows.CAPTURE_FILE) == (container.FLOWS_FILE, container.CAPTURE_FILE)
     assert Path(addon.__file__).name == container.ADDON_FILE
 
 
@@ -676,7 +703,8 @@ def test_a_jvm_connector_goes_through_the_proxy_and_trusts_the_ca(
     run_id = f"proxy-java-{uuid.uuid4().hex[:6]}"
     settings = ProxySettings(image=proxy_image, options={"map_remote": (upstream.map_remote,)})
     inputs = _inputs(tmp_path, java_client_image, run_id)
-    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as attachment:
+    with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as proxied:
+        attachment = proxied.attachment
         assert attachment is not None
         assert "-Dhttps.proxyHost=live-tests-proxy" in attachment.environment["JAVA_TOOL_OPTIONS"]
         answers = run_connector(

@@ -1,4 +1,4 @@
-"""Store stage without Docker: stdout chunks -> MessageWriter (fast path, segments) -> ExecutionLoad -> duck.db.
+"""Store stage without Docker: stdout chunks -> MessageWriter (fast path, segments) -> ExecutionStore -> duck.db.
 
 The reference for every case is the slow path: every line parsed (`parse_every_line`), then one
 bulk load from the JSONL files. The fast path must end in exactly the same files and rows.
@@ -14,8 +14,16 @@ import orjson
 import pytest
 
 import live_tests.store.message_writer as message_writer
-from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, ExecutionResult
-from live_tests.store.execution_load import ExecutionLoad
+from live_tests.models import (
+    Command,
+    ConnectorImage,
+    ConnectorInputs,
+    ExecutionInputs,
+    ExecutionResult,
+    HttpCapture,
+    RunOutcome,
+)
+from live_tests.store.execution_store import ExecutionStore
 from live_tests.store.message_writer import SEGMENTS_DIR, MessageWriter
 from live_tests.store.session_db import SCHEMA, SessionDatabase
 
@@ -60,23 +68,20 @@ def stream_in(db: SessionDatabase, inputs: ExecutionInputs, data: bytes, seed: i
     """What the runner and the pipeline do with a connector's stdout, minus the container.
 
     Also says whether the fast path had to be undone."""
-    load = ExecutionLoad(db, inputs)
-    writer = MessageWriter(inputs.artifacts_dir, load.add_segment)
+    store = ExecutionStore(db, inputs)
     for chunk in chunks(data, seed):
-        writer.feed(chunk)
-    writer.close()
-    result = ExecutionResult(inputs, exit_code=0)
-    writer.report_into(result)
-    load.finish(result)
-    return result, load.refiled
+        store.writer.feed(chunk)
+    output = store.finish()
+    result = ExecutionResult.compose(inputs, RunOutcome(exit_code=0), output)
+    store.commit(result)
+    return result, output.refiled
 
 
 def reference(db: SessionDatabase, inputs: ExecutionInputs, data: bytes) -> ExecutionResult:
     writer = MessageWriter(inputs.artifacts_dir, parse_every_line=True)
     writer.feed(data)
     writer.close()
-    result = ExecutionResult(inputs, exit_code=0)
-    writer.report_into(result)
+    result = ExecutionResult.compose(inputs, RunOutcome(exit_code=0), writer.output())
     db.load(result)
     return result
 
@@ -185,3 +190,56 @@ def test_reloading_an_execution_replaces_its_rows(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "duck.db"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM records").fetchone() == (3,)
         assert con.execute("SELECT count(*) FROM executions").fetchone() == (1,)
+
+
+def _flow(i: int) -> bytes:
+    return line({"method": "GET", "url": f"https://api.example/items?page={i}", "host": "api.example",
+                 "path": "/items", "query": f"page={i}", "status": 200, "request_size": 0,
+                 "response_size": 10 * i, "duration_ms": 1.5, "cache_hit": False, "error": None})  # fmt: skip
+
+
+def _stored(db: SessionDatabase) -> dict[str, list[tuple]]:
+    con = db.connection()
+    try:
+        return {
+            table: con.execute(f"SELECT version, count(*) FROM {table} GROUP BY ALL ORDER BY ALL").fetchall()
+            for table in ("executions", "records", "http_flows", "http_captures")
+        }
+    finally:
+        con.close()
+
+
+def test_messages_http_flows_and_the_execution_row_commit_together(tmp_path: Path) -> None:
+    inputs = execution(tmp_path, "1.0")
+    (tmp_path / "flows.jsonl").write_bytes(b"".join(_flow(i) for i in range(4)))
+    capture = HttpCapture(enabled=True, mode="capture", flows_path=tmp_path / "flows.jsonl")
+    with SessionDatabase(tmp_path / "duck.db") as db:
+        store = ExecutionStore(db, inputs, http=True)
+        store.writer.feed(b"".join(record("users", i) for i in range(5)))
+        output = store.finish(capture)
+        assert (output.http_flows, output.message_counts, output.error) == (4, {"records": 5}, None)
+        # Nothing is visible before the commit: one transaction.
+        assert _stored(db) == {"executions": [], "records": [], "http_flows": [], "http_captures": []}
+        store.commit(ExecutionResult.compose(inputs, RunOutcome(exit_code=0), output, capture))
+        assert _stored(db) == {
+            "executions": [("1.0", 1)],
+            "records": [("1.0", 5)],
+            "http_flows": [("1.0", 4)],
+            "http_captures": [("1.0", 1)],
+        }
+
+
+def test_unreadable_http_flows_roll_the_whole_execution_back_and_say_so(tmp_path: Path) -> None:
+    inputs = execution(tmp_path, "1.0")
+    (tmp_path / "flows.jsonl").write_bytes(b'{"method": "GET", "status": "not a number"}\n')
+    capture = HttpCapture(enabled=True, mode="capture", flows_path=tmp_path / "flows.jsonl")
+    with SessionDatabase(tmp_path / "duck.db") as db:
+        store = ExecutionStore(db, inputs, http=True)
+        store.writer.feed(b"".join(record("users", i) for i in range(5)))
+        output = store.finish(capture)
+        result = ExecutionResult.compose(inputs, RunOutcome(exit_code=0), output, capture)
+        store.commit(result)
+        assert _stored(db) == {"executions": [], "records": [], "http_flows": [], "http_captures": []}
+    assert output.message_counts == {"records": 5}  # the artifacts are complete
+    assert result.error is not None and result.error.startswith("could not load the messages into")
+    assert not result.success

@@ -151,9 +151,58 @@ class RecordsSegment:
     longest_line: int
 
 
-@dataclass
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the runner saw of one container run; the output itself went to the store as it streamed."""
+
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    # Wall clock (UTC) of the container's start and end; None when it never started.
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    time_to_first_record_s: float | None = None
+    peak_memory_bytes: int | None = None
+    timed_out: bool = False
+    interrupted: bool = False
+    # Why the container could not run or complete (engine error, missing image, ...), one line.
+    error: str | None = None
+    stderr_tail: str = ""
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """What the store filed and loaded of one execution's stdout (and HTTP flows)."""
+
+    lines: int = 0
+    # At least the longest line written to any JSONL file, in bytes.
+    longest_line_bytes: int = 0
+    message_counts: dict[str, int] = field(default_factory=dict)
+    records_per_stream: dict[str, int] = field(default_factory=dict)
+    http_flows: int = 0
+    # The fast path was undone: stdout.log was filed again, every line parsed.
+    refiled: bool = False
+    # The queryable copy in duck.db could not be loaded (the JSONL artifacts are complete), one line.
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HttpCapture:
+    """How the proxy captured one execution's HTTP traffic (http_capture.json says the same, for users)."""
+
+    enabled: bool
+    mode: str  # capture | cache | replay | disabled
+    proxy_image: str | None = None
+    recording: str | None = None
+    options: dict[str, list[str]] = field(default_factory=dict)
+    # Why the proxy failed (could not start, dumps not copied), one line.
+    error: str | None = None
+    # The proxy's one-line-per-flow summary in the artifacts, when it wrote one.
+    flows_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
-    """What one execution produced. Messages themselves live in the artifacts and duck.db."""
+    """What one execution produced, composed once from its stages. Messages live in the artifacts and duck.db."""
 
     inputs: ExecutionInputs
     exit_code: int | None = None
@@ -172,6 +221,39 @@ class ExecutionResult:
     longest_line_bytes: int = 0
     message_counts: dict[str, int] = field(default_factory=dict)
     records_per_stream: dict[str, int] = field(default_factory=dict)
+    # None: the execution ran without the proxy stage at all.
+    http: HttpCapture | None = None
+
+    @classmethod
+    def compose(
+        cls,
+        inputs: ExecutionInputs,
+        run: RunOutcome,
+        output: StoredOutput | None = None,
+        http: HttpCapture | None = None,
+        *,
+        cancelled: bool = False,
+    ) -> ExecutionResult:
+        """The one place a result is made: the runner's outcome, what the store loaded, the proxy's capture."""
+        output = output or StoredOutput()
+        return cls(
+            inputs=inputs,
+            exit_code=run.exit_code,
+            duration_s=run.duration_s,
+            time_to_first_record_s=run.time_to_first_record_s,
+            peak_memory_bytes=run.peak_memory_bytes,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            timed_out=run.timed_out,
+            interrupted=run.interrupted or cancelled,
+            error=run.error or output.error,
+            stderr_tail=run.stderr_tail,
+            stdout_lines=output.lines,
+            longest_line_bytes=output.longest_line_bytes,
+            message_counts=output.message_counts,
+            records_per_stream=output.records_per_stream,
+            http=http,
+        )
 
     @property
     def success(self) -> bool:

@@ -1,4 +1,4 @@
-"""Run several executions concurrently (bounded), each through runner -> store.
+"""Run several executions concurrently (bounded), each through runner (behind its proxy) -> store.
 
 Ctrl-C (or SIGTERM turned into KeyboardInterrupt by the CLI) stops every connector of the run,
 lets each execution flush and load what it got, removes whatever is left, and re-raises.
@@ -7,21 +7,22 @@ lets each execution flush and load what it got, removes whatever is left, and re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import duckdb
 from docker.errors import DockerException
 
 from live_tests.docker_engine import LABEL_ROLE, LABEL_RUN_ID, remove_leftovers
-from live_tests.models import Command, ExecutionInputs, ExecutionResult
+from live_tests.models import Command, ExecutionInputs, ExecutionResult, HttpCapture, RunOutcome
 from live_tests.proxy import (
     MITM_FILE,
+    ProxiedExecution,
     ProxyError,
     ProxyMode,
     ProxySessionCA,
@@ -30,13 +31,10 @@ from live_tests.proxy import (
     proxy_for_execution,
 )
 from live_tests.runner import ProgressCallback, run_execution
-from live_tests.store.execution_load import ExecutionLoad
-from live_tests.store.http_flows import load_http_flows
+from live_tests.store.execution_store import ExecutionStore
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_MAX_PARALLEL = 2
-
-Prepare = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -74,48 +72,50 @@ def run_executions(
                 control.future.result()
             cache_from = control.artifacts_dir / MITM_FILE
         try:
-            load = ExecutionLoad(db, inputs)
+            store = ExecutionStore(db, inputs, http=proxy is not None)
         except duckdb.Error as exc:
-            return ExecutionResult(inputs, error=f"could not open {db.path}: {str(exc).splitlines()[0]}")
+            reason = str(exc).splitlines()[0]
+            return ExecutionResult.compose(inputs, RunOutcome(error=f"could not open {db.path}: {reason}"))
         try:
-            result = run_proxied(inputs, cache_from, load) if proxy is not None else run(inputs, inputs, load)
+            outcome, http = run_proxied(inputs, store, cache_from) if proxy is not None else (run(inputs, store), None)
         except BaseException:
-            load.abort()
+            store.abort()
             raise
-        if cancel.is_set():
-            result.interrupted = True
+        output = store.finish(http)
+        result = ExecutionResult.compose(inputs, outcome, output, http, cancelled=cancel.is_set())
         try:
-            load.finish(result)
-            if proxy is not None:
-                load_http_flows(db, inputs)
+            store.commit(result)
         except duckdb.Error as exc:
             # The JSONL artifacts are complete; only the queryable copy is missing.
-            reason = str(exc).splitlines()[0]
-            result.error = result.error or f"could not load the messages into {db.path}: {reason}"
+            reason = f"could not load the messages into {db.path}: {str(exc).splitlines()[0]}"
+            result = dataclasses.replace(result, error=result.error or reason)
         return result
 
-    def run(
-        inputs: ExecutionInputs, run_inputs: ExecutionInputs, load: ExecutionLoad, prepare: Prepare | None = None
-    ) -> ExecutionResult:
+    def run(inputs: ExecutionInputs, store: ExecutionStore, proxied: ProxiedExecution | None = None) -> RunOutcome:
         def progress(_: ExecutionInputs, records: int) -> None:
             if on_progress is not None:
                 on_progress(inputs, records)  # the caller knows the execution by its own inputs
 
-        result = run_execution(
-            client, run_inputs, prepare=prepare, cancel=cancel, on_progress=progress, on_segment=load.add_segment
+        attachment = proxied.attachment if proxied is not None else None
+        return run_execution(
+            client,
+            attach_to_proxy(inputs, attachment) if attachment is not None else inputs,
+            store.writer,
+            prepare=attachment.prepare if attachment is not None else None,
+            cancel=cancel,
+            on_progress=progress,
         )
-        result.inputs = inputs
-        return result
 
-    def run_proxied(inputs: ExecutionInputs, cache_from: Path | None, load: ExecutionLoad) -> ExecutionResult:
+    def run_proxied(
+        inputs: ExecutionInputs, store: ExecutionStore, cache_from: Path | None
+    ) -> tuple[RunOutcome, HttpCapture | None]:
         assert proxy is not None and (proxy_ca is not None or not proxy.enabled)
         try:
-            with proxy_for_execution(client, inputs, proxy, proxy_ca, cache_from=cache_from) as attachment:  # type: ignore[arg-type]
-                if attachment is None:
-                    return run(inputs, inputs, load)
-                return run(inputs, attach_to_proxy(inputs, attachment), load, attachment.prepare)
+            with proxy_for_execution(client, inputs, proxy, proxy_ca, cache_from=cache_from) as proxied:  # type: ignore[arg-type]
+                outcome = run(inputs, store, proxied)
         except ProxyError as exc:
-            return ExecutionResult(inputs, error=str(exc))
+            return RunOutcome(error=str(exc)), exc.capture
+        return outcome, proxied.capture
 
     pool = ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="execution")
     futures: list[Future[ExecutionResult]] = []

@@ -1,4 +1,4 @@
-"""Run one connector command in a container and stream what it prints into the store.
+"""Run one connector command in a container and stream what it prints into the store's writer.
 
 The container is created from the image's own entrypoint; connection objects are copied in
 (put_archive, not bind mounts) so a remote engine works the same. Stdout is attached before the
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import docker
 from docker.errors import DockerException, NotFound
@@ -25,8 +25,7 @@ from docker.types import LogConfig
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
-from live_tests.models import Command, ExecutionInputs, ExecutionResult, RecordsSegment
-from live_tests.store.message_writer import MessageWriter
+from live_tests.models import Command, ExecutionInputs, RunOutcome
 
 INPUTS_DIR = "/airbyte"
 STDERR_TAIL_LINES = 40
@@ -110,25 +109,40 @@ class _StderrSink:
         return b"\n".join(self._tail).decode("utf-8", "replace")
 
 
+class StdoutSink(Protocol):
+    """Where the connector's stdout goes as it streams (the store's message writer)."""
+
+    # time.monotonic() when the first record arrived.
+    first_record_at: float | None
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    @property
+    def records(self) -> int: ...
+
+
 def run_execution(
     client: docker.DockerClient,
     inputs: ExecutionInputs,
+    stdout: StdoutSink,
     *,
     prepare: Callable[[Any], None] | None = None,
     cancel: threading.Event | None = None,
     on_progress: ProgressCallback | None = None,
-    on_segment: Callable[[RecordsSegment], None] | None = None,
-) -> ExecutionResult:
-    """Run the command to completion, timeout or cancellation. Engine errors end up in `result.error`.
+) -> RunOutcome:
+    """Run the command to completion, timeout or cancellation; stdout goes to `stdout` as it streams.
 
-    `on_segment` receives the records in finished segment files while the connector streams.
+    Engine errors end up in the outcome's `error`; the container is always removed.
     """
     inputs.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    result = ExecutionResult(inputs)
-    writer = MessageWriter(inputs.artifacts_dir, on_segment)
     stderr = _StderrSink(inputs.artifacts_dir / "stderr.log")
     container = None
     started = time.monotonic()
+    started_at: datetime | None = None
+    exit_code: int | None = None
+    peak_memory: int | None = None
+    timed_out = interrupted = False
+    error: str | None = None
     try:
         connector, version, command = inputs.key
         container = client.containers.create(
@@ -146,62 +160,68 @@ def run_execution(
         if prepare is not None:
             prepare(container)
         if cancel is not None and cancel.is_set():
-            result.interrupted = True
-            return result
-        socket = client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
-        # The stream may be silent for long; the watchdog below bounds it, not a socket timeout.
-        client.api._disable_socket_timeout(socket)
-        timed_out = threading.Event()
+            interrupted = True
+        else:
+            socket = client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+            # The stream may be silent for long; the watchdog below bounds it, not a socket timeout.
+            client.api._disable_socket_timeout(socket)
+            timeout = threading.Event()
 
-        def kill_on_timeout() -> None:
-            timed_out.set()
-            _kill(container)
-
-        watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
-        watchdog.daemon = True
-        memory = _PeakMemory(client, container.id)
-        container.start()
-        started = time.monotonic()
-        result.started_at = datetime.now(UTC)
-        watchdog.start()
-        memory.start()
-        try:
-            _pump(socket, container, writer, stderr, inputs, cancel, on_progress)
-            if cancel is not None and cancel.is_set():
+            def kill_on_timeout() -> None:
+                timeout.set()
                 _kill(container)
-                result.interrupted = True
-            result.exit_code = container.wait(timeout=60)["StatusCode"]
-        finally:
-            watchdog.cancel()
-            memory.stop()
-            socket.close()
-        result.timed_out = timed_out.is_set()
-        result.peak_memory_bytes = memory.peak
+
+            watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
+            watchdog.daemon = True
+            memory = _PeakMemory(client, container.id)
+            container.start()
+            started = time.monotonic()
+            started_at = datetime.now(UTC)
+            watchdog.start()
+            memory.start()
+            try:
+                _pump(socket, container, stdout, stderr, inputs, cancel, on_progress)
+                if cancel is not None and cancel.is_set():
+                    _kill(container)
+                    interrupted = True
+                exit_code = container.wait(timeout=60)["StatusCode"]
+            finally:
+                watchdog.cancel()
+                memory.stop()
+                socket.close()
+            timed_out = timeout.is_set()
+            peak_memory = memory.peak
     except KeyboardInterrupt:
-        result.interrupted = True
         raise
     except DockerException as exc:
-        result.error = _one_line(exc)
+        error = _one_line(exc)
     except OSError as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
     finally:
-        result.duration_s = time.monotonic() - started
-        if result.started_at is not None:  # one clock for both: the end is the start plus the duration
-            result.finished_at = result.started_at + timedelta(seconds=result.duration_s)
-        writer.close()
-        result.stderr_tail = stderr.close()
-        writer.report_into(result)
-        if writer.first_record_at is not None:
-            result.time_to_first_record_s = max(0.0, writer.first_record_at - started)
+        duration = time.monotonic() - started
+        stderr_tail = stderr.close()
         if container is not None and (cleanup_error := _remove(container)):
-            result.error = result.error or cleanup_error
-    return result
+            error = error or cleanup_error
+    first_record = stdout.first_record_at
+    return RunOutcome(
+        exit_code=exit_code,
+        duration_s=duration,
+        started_at=started_at,
+        # One clock for both: the end is the start plus the duration.
+        finished_at=started_at + timedelta(seconds=duration) if started_at is not None else None,
+        time_to_first_record_s=max(0.0, first_record - started) if first_record is not None else None,
+        peak_memory_bytes=peak_memory,
+        timed_out=timed_out,
+        interrupted=interrupted,
+        error=error,
+        stderr_tail=stderr_tail,
+    )
 
 
 def _pump(
     socket: Any,
     container: Any,
-    writer: MessageWriter,
+    stdout: StdoutSink,
     stderr: _StderrSink,
     inputs: ExecutionInputs,
     cancel: threading.Event | None,
@@ -216,17 +236,17 @@ def _pump(
     killing = False
     for stream, chunk in frames_iter(socket, tty=False):
         if stream == STDOUT:
-            writer.feed(chunk)
+            stdout.feed(chunk)
         elif stream == STDERR:
             stderr.feed(chunk)
         if not killing and cancel is not None and cancel.is_set():
             threading.Thread(target=_kill, args=(container,), daemon=True).start()
             killing = True
         if on_progress is not None and (now := time.monotonic()) >= next_report:
-            on_progress(inputs, writer.counts.get("records", 0))
+            on_progress(inputs, stdout.records)
             next_report = now + 0.25
     if on_progress is not None:
-        on_progress(inputs, writer.counts.get("records", 0))
+        on_progress(inputs, stdout.records)
 
 
 def _kill(container: Any) -> None:

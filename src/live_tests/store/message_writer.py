@@ -23,11 +23,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
-from live_tests.models import INVALID_KIND, MESSAGE_KINDS, ExecutionResult, RecordsSegment
+from live_tests.models import INVALID_KIND, MESSAGE_KINDS, RecordsSegment, StoredOutput
 
 # Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
 FLUSH_INTERVAL_S = 1.0
@@ -139,12 +139,19 @@ class MessageWriter:
             self._flush()
             self._next_flush = now + FLUSH_INTERVAL_S
 
-    def report_into(self, result: ExecutionResult) -> None:
-        """Put what was counted into the execution's result."""
-        result.stdout_lines = self.lines
-        result.longest_line_bytes = self.longest_line
-        result.message_counts = dict(self.counts)
-        result.records_per_stream = dict(self.records_per_stream)
+    @property
+    def records(self) -> int:
+        return self.counts.get("records", 0)
+
+    def output(self, **extra: Any) -> StoredOutput:
+        """What was filed, as the store reports it."""
+        return StoredOutput(
+            lines=self.lines,
+            longest_line_bytes=self.longest_line,
+            message_counts=dict(self.counts),
+            records_per_stream=dict(self.records_per_stream),
+            **extra,
+        )
 
     def close(self) -> None:
         if self._partial:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -113,13 +113,18 @@ def insert_messages(
 
 
 def insert_message_files(
-    con: duckdb.DuckDBPyConnection, result: ExecutionResult, tables: Iterable[str] = MESSAGE_TABLES
+    con: duckdb.DuckDBPyConnection,
+    key: ExecutionKey,
+    artifacts_dir: Path,
+    longest_line: int,
+    tables: Iterable[str] = MESSAGE_TABLES,
 ) -> None:
-    messages_dir = result.inputs.artifacts_dir / "airbyte_messages"
+    """Bulk-insert the execution's airbyte_messages/<kind>.jsonl files."""
+    messages_dir = artifacts_dir / "airbyte_messages"
     for table in tables:
         path = messages_dir / f"{table}.jsonl"
         if path.exists() and path.stat().st_size > 0:
-            insert_messages(con, result.inputs.key, table, path, longest_line=result.longest_line_bytes)
+            insert_messages(con, key, table, path, longest_line=longest_line)
 
 
 def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) -> None:
@@ -155,8 +160,14 @@ class SessionDatabase:
         # One thread per statement: loads run beside the connectors, and executions load side by
         # side, so more threads per statement only fight for the same cores.
         self._con = duckdb.connect(str(path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB", "threads": 1})
-        for table, columns in SCHEMA.items():
-            self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        self.create_tables(SCHEMA)
+
+    def create_tables(self, schema: Mapping[str, str]) -> None:
+        """Tables beside the message tables (e.g. HTTP flows), made outside any execution's transaction:
+        two transactions creating one table would conflict."""
+        with self._lock:
+            for table, columns in schema.items():
+                self._con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own (for one thread) to this database."""
@@ -177,7 +188,7 @@ class SessionDatabase:
         try:
             con.execute("BEGIN TRANSACTION")
             delete_execution(con, result.inputs.key)
-            insert_message_files(con, result)
+            insert_message_files(con, result.inputs.key, result.inputs.artifacts_dir, result.longest_line_bytes)
             insert_execution(con, result)
             con.execute("COMMIT")
         except BaseException:
