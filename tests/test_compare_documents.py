@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 import pytest
 
-from live_tests.compare import CatalogComparison, Severity, SpecComparison, compare_catalogs, compare_spec
+from live_tests.compare import (
+    CatalogComparison,
+    Severity,
+    SpecComparison,
+    compare_catalogs,
+    compare_spec,
+    document_diff,
+)
 from tests.test_compare import SessionBuilder, assert_no_scratch_tables, catalog, kinds, reordered, session, spec
 
 __all__ = ["session"]  # the fixture, imported for pytest
@@ -454,3 +461,16 @@ def test_catalog_streams_matched_by_name_and_namespace(tmp_path: Path) -> None:
     assert {(f.kind, f.stream) for f in result.findings} == {
         ("stream_removed", "a.users"), ("stream_added", "b.users"), ("property_added", "users")
     }  # fmt: skip
+
+
+def test_catalog_diffed_in_batches_finds_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streams are diffed a batch at a time (memory); one stream per batch changes nothing."""
+    new = copy(CATALOG_STREAMS)
+    new[0]["json_schema"]["properties"]["age"]["type"] = "string"
+    new[1]["json_schema"]["required"] = ["id"]
+    new[2]["supported_sync_modes"] = ["full_refresh"]
+    whole = diff_catalog(tmp_path / "whole", CATALOG_STREAMS, new)
+    monkeypatch.setattr(document_diff, "_BATCH_BYTES", 1)
+    batched = diff_catalog(tmp_path / "batched", CATALOG_STREAMS, new)
+    assert batched.findings == whole.findings
+    assert {f.stream for f in whole.findings} == {"users", "orders", "legacy"}

@@ -49,23 +49,33 @@ def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, targ
     result = CatalogComparison(control, target)
     params = both_params(control, target)
     with Scratch(con) as scratch:
-        # A duplicated stream name is the validation test's finding; here its first entry counts.
-        streams = scratch.create(
-            "streams",
+        # Three small steps, not one statement: unnesting and extracting together needs far more
+        # memory (a catalog of 1000 streams then fails under the suite's 192 MB limit).
+        stream_docs = scratch.create(
+            "stream_docs",
             f"""WITH docs AS (
                     SELECT 'control' AS side, catalog FROM
                         (SELECT catalog FROM catalog WHERE {key_filter("c")} ORDER BY seq DESC LIMIT 1)
                     UNION ALL
                     SELECT 'target', catalog FROM
-                        (SELECT catalog FROM catalog WHERE {key_filter("t")} ORDER BY seq DESC LIMIT 1)),
-                entries AS (
-                    SELECT d.side, s.key::INTEGER AS pos, s.value AS doc,
-                           coalesce((s.value ->> '$.namespace') || '.', '') || (s.value ->> '$.name') AS scope
-                    FROM docs d, json_each(d.catalog, '$.streams') s)
-                SELECT side, scope, doc FROM entries
-                QUALIFY row_number() OVER (PARTITION BY side, scope ORDER BY pos) = 1""",
+                        (SELECT catalog FROM catalog WHERE {key_filter("t")} ORDER BY seq DESC LIMIT 1))
+                SELECT side, unnest(list) AS doc, unnest(range(len(list))) AS pos
+                FROM (SELECT side, json_extract(catalog, '$.streams[*]') AS list FROM docs)""",
             params,
         )
+        named = scratch.create(
+            "stream_names",
+            f"""SELECT side, pos, doc, coalesce((doc ->> '$.namespace') || '.', '') || (doc ->> '$.name') AS scope
+                FROM {stream_docs}""",
+        )
+        scratch.drop(stream_docs)
+        # A duplicated stream name is the validation test's finding; here its first entry counts.
+        streams = scratch.create(
+            "streams",
+            f"""SELECT side, scope, doc FROM {named}
+                QUALIFY row_number() OVER (PARTITION BY side, scope ORDER BY pos) = 1""",
+        )
+        scratch.drop(named)
         present = dict(
             con.execute(
                 f"""SELECT side, count(*) FROM (
@@ -87,14 +97,8 @@ def compare_catalogs(con: duckdb.DuckDBPyConnection, control: ExecutionKey, targ
             )
         for name in result.streams_added:
             result.findings.append(Finding("stream_added", Severity.CHANGE, f"stream `{name}` was added", stream=name))
-        # Streams on one side only are one finding each (above); the others are diffed in detail.
-        common = scratch.create(
-            "common",
-            f"""SELECT * FROM {streams} WHERE scope IN (
-                    SELECT scope FROM {streams} WHERE side = 'control'
-                    INTERSECT SELECT scope FROM {streams} WHERE side = 'target')""",
-        )
-        diff = diff_documents(con, scratch, common)
+        # Streams on one side only are one finding each (above); diff_documents pairs the others.
+        diff = diff_documents(con, scratch, streams)
     result.findings += classify(diff, Document.CATALOG)
     result.findings.sort(key=lambda f: (f.severity != Severity.BREAKING, f.stream or "", f.path or "", f.kind))
     return result

@@ -1,9 +1,10 @@
 """Diff two sets of JSON documents path by path, in SQL: every added, removed and changed path.
 
 Input: a table with columns `side` ('control'/'target'), `scope` (e.g. a stream name: documents
-are paired by scope) and `doc` (JSON). Both sides' documents are flattened with `json_tree` and
-joined on (scope, JSON path), so key order never matters. A change is reported once, at the
-topmost path that differs: an added object is one change, not one per leaf inside it.
+are paired by scope; a scope on one side only is left to the caller) and `doc` (JSON). Both
+sides' documents are flattened with `json_tree` and joined on (scope, JSON path), so key order
+never matters. A change is reported once, at the topmost path that differs: an added object is
+one change, not one per leaf inside it.
 
 Arrays are compared element by element, except:
 - sets (`SET_KEYS`: `required`, `enum`, `type`, sync modes), compared as sorted distinct values,
@@ -29,6 +30,7 @@ SET_KEYS = ("required", "enum", "type", "supported_sync_modes", "supportedDestin
 WHOLE_KEYS = ("examples", "default", "const", "groups", "source_defined_primary_key", "default_cursor_field")
 # Objects whose keys are names chosen by the author (of properties, definitions), not keywords.
 _NAME_MAPS = ("properties", "patternProperties", "definitions", "$defs")
+_BATCH_BYTES = 400_000
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -67,10 +69,36 @@ class DocumentDiff:
 
 
 def diff_documents(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str) -> DocumentDiff:
-    """Every path that differs between the control and target documents of each scope."""
+    """Every path that differs between the control and target documents of each scope on both sides.
+
+    Scopes are diffed in batches of about `_BATCH_BYTES` of JSON, so a catalog of thousands of
+    streams fits the session's memory limit (json_tree makes ~100 bytes per node).
+    """
+    result = DocumentDiff()
+    batches = scratch.create(
+        "doc_batches",
+        f"""SELECT scope, sum(sum(length(doc::VARCHAR))) OVER (ORDER BY scope) // {_BATCH_BYTES} AS batch
+            FROM {docs} GROUP BY scope HAVING count(DISTINCT side) = 2""",
+    )
+    for (batch,) in con.execute(f"SELECT DISTINCT batch FROM {batches} ORDER BY batch").fetchall():
+        part = scratch.create(
+            "doc_part",
+            f"SELECT d.* FROM {docs} d SEMI JOIN {batches} b ON b.scope = d.scope AND b.batch = $batch",
+            {"batch": batch},
+        )
+        _diff_batch(con, scratch, part, result)
+    result.segments = _segments(con, _required_names(result.changes))
+    return result
+
+
+def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, result: DocumentDiff) -> None:
+    # A container's value is the bulk of json_tree's output: kept only where it is compared whole
+    # (sets, whole values); an added or removed container is read back from its document at the end.
     nodes = scratch.create(
         "doc_nodes",
-        f"""SELECT d.side, d.scope, j.id, j.parent, j.key, j.fullkey AS path, j.path AS parent_path, j.type, j.value
+        f"""SELECT d.side, d.scope, j.id, j.parent, j.key, j.fullkey AS path, j.path AS parent_path, j.type,
+                   CASE WHEN j.type NOT IN {CONTAINER_TYPES} OR j.key IN ({_sql_list(SET_KEYS + WHOLE_KEYS)})
+                        THEN j.value END AS value
             FROM {docs} d, json_tree(d.doc) j""",
     )
     # A node's position: property, keyword, or array element; and its shape for comparing.
@@ -141,24 +169,28 @@ def diff_documents(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str) 
     rows = fetch_dicts(
         con,
         f"""SELECT p.scope, p.path, p.key, p.parent_path, p.is_property, p.is_keyword, p.in_array, p.parent_key,
-                   p.schema_path, p.control, p.target,
+                   p.schema_path,
+                   CASE WHEN p.in_control THEN coalesce(p.control, json_extract(dc.doc, p.path)::VARCHAR)
+                        END AS control,
+                   CASE WHEN p.in_target THEN coalesce(p.target, json_extract(dt.doc, p.path)::VARCHAR)
+                        END AS target,
                    CASE WHEN NOT p.in_target THEN 'removed' WHEN NOT p.in_control THEN 'added'
                         ELSE 'changed' END AS change
             FROM {pairs} p JOIN {pairs} up ON up.scope = p.scope AND up.path = p.parent_path
+            LEFT JOIN {docs} dc ON dc.side = 'control' AND dc.scope = p.scope
+            LEFT JOIN {docs} dt ON dt.side = 'target' AND dt.scope = p.scope
             WHERE up.walked AND p.path <> '$' AND NOT p.walked
               AND (NOT p.in_control OR NOT p.in_target OR p.control_shape <> p.target_shape
                    OR p.control_shape = 'container' OR p.control_cmp IS DISTINCT FROM p.target_cmp)
             ORDER BY p.scope, p.path""",
     )
-    result = DocumentDiff()
-    result.properties = dict(
-        con.execute(f"SELECT side, count(*) FROM {compared} WHERE is_property GROUP BY side").fetchall()
-    )
+    for side, count in con.execute(f"SELECT side, count(*) FROM {compared} WHERE is_property GROUP BY side").fetchall():
+        result.properties[side] = result.properties.get(side, 0) + count
     for row in rows:
         row["control"], row["target"] = parse_json(row["control"]), parse_json(row["target"])
         result.changes.append(DocumentChange(**row))
-    result.segments = _segments(con, _required_names(result.changes))
-    return result
+    for table in (compared, pairs):
+        scratch.drop(table)
 
 
 def _required_names(changes: list[DocumentChange]) -> set[str]:
