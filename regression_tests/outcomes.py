@@ -17,10 +17,11 @@ from typing import Protocol
 import pytest
 
 from live_tests.compare import Finding, Severity
+from live_tests.regression_tests.added import is_added
 from live_tests.regression_tests.session import RegressionSession
-from live_tests.reports import Outcome, TestResult
+from live_tests.reports import Example, FieldEvidence, Outcome, TestResult, record_evidence
 from live_tests.secrets import scrub_tree
-from live_tests.verdicts import FailOn, TestVerdict, decide_test, fails_under
+from live_tests.verdicts import ADDED, FailOn, TestVerdict, decide_test, fails_under
 
 # Failing findings listed in a failure message; all of them are in the diff files.
 _MESSAGE_FINDINGS = 10
@@ -58,6 +59,7 @@ class TestFindings:
     accepted: list[Finding] = field(default_factory=list)
     diff_files: list[Path] = field(default_factory=list)
     message: str = ""  # one line for the report's test list
+    evidence: list[FieldEvidence] = field(default_factory=list)
 
 
 FINDINGS_KEY = pytest.StashKey[TestFindings]()
@@ -82,8 +84,10 @@ class Judge:
     def __call__(self, result: Checked, fail_on: FailOn = FailOn.ANY) -> None:
         item, session = self.item, session_of(self.item)
         accepted, open_findings = session.accepted_diffs.split(item.name, result.findings)
+        configured = {c["stream"]["name"] for c in session.configured_streams()}
+        severities = [ADDED if is_added(f, configured) else f.severity for f in open_findings]
         verdict = decide_test(
-            (f.severity for f in open_findings),
+            severities,
             fail_on=fail_on,
             diagnostic_test=item.get_closest_marker("diagnostic") is not None,
             mode=session.settings.evaluation_mode,
@@ -91,7 +95,7 @@ class Judge:
         )
         session.record_findings(item.name, result.findings)  # for --update-accepted-diffs
         differences = [f for f in open_findings if f.severity is not Severity.INFO]
-        failing = [f for f in differences if fails_under(f.severity, fail_on)]
+        failing = [f for f, sev in zip(open_findings, severities, strict=True) if fails_under(sev, fail_on)]
         title, _, _ = result.summary_text().partition("\n")[0].partition(": ")
         text = _with_accepted(_with_verdict(result.summary_text(), title, _verdict_line(verdict)), accepted)
         summary = session.mask(text)
@@ -103,7 +107,10 @@ class Judge:
             (directory / "summary.txt").write_text(summary, encoding="utf-8")
             scrub_tree(directory, session.masker)  # now, not only at session end: a killed run leaks nothing
         message = session.mask(_message(verdict, failing, differences, accepted))
-        item.stash[FINDINGS_KEY] = TestFindings(summary, verdict, differences, failing, accepted, files, message)
+        evidence = _masked_evidence(record_evidence(getattr(result, "streams", {}).values()), session)
+        item.stash[FINDINGS_KEY] = TestFindings(
+            summary, verdict, differences, failing, accepted, files, message, evidence if differences else []
+        )
         if verdict.outcome is Outcome.PASSED_WITH_FINDINGS:
             item.user_properties.append(("live_tests_outcome", verdict.outcome.value))
         if verdict.outcome is Outcome.FAILED:
@@ -113,6 +120,12 @@ class Judge:
                 lines.append(f"  … and {len(failing) - _MESSAGE_FINDINGS} more")
             lines.append(f"Diff files: {files[0].parent if files else session.session_dir}")
             pytest.fail(session.mask("\n".join(lines)), pytrace=False)
+
+
+def _masked_evidence(evidence: list[FieldEvidence], session: RegressionSession) -> list[FieldEvidence]:
+    for item in evidence:
+        item.examples = [Example(*(session.mask(v) for v in (e.key, e.control, e.target))) for e in item.examples]
+    return evidence
 
 
 def _message(verdict: TestVerdict, failing: list[Finding], differences: list[Finding], accepted: list[Finding]) -> str:
@@ -163,7 +176,11 @@ def _failure_message(report: pytest.TestReport) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
         return str(longrepr[2]).removeprefix("Skipped: ")
     crash = getattr(longrepr, "reprcrash", None)
-    text = str(crash.message) if crash is not None else report.longreprtext.strip()
+    return _first_lines(str(crash.message) if crash is not None else report.longreprtext.strip())
+
+
+def _first_lines(text: str) -> str:
+    """The start of a failure message as one line (up to a stderr tail)."""
     lines = []
     for line in text.removeprefix("Failed: ").splitlines():
         if "stderr (last lines)" in line or len(lines) == 4:
@@ -197,7 +214,7 @@ def record_report(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     docstring = getattr(getattr(item, "obj", None), "__doc__", None) or ""
     outcome = _outcome(report, call, seen)
     if outcome is Outcome.INCONCLUSIVE:
-        message = session.mask(str(call.excinfo.value.msg).splitlines()[0])  # type: ignore[union-attr]
+        message = session.mask(_first_lines(str(call.excinfo.value.msg)))  # type: ignore[union-attr]
     else:
         message = session.mask(_failure_message(report)) if not report.passed else ""
     if seen is not None and (report.passed or report.when == "call") and (seen.differences or seen.accepted):
@@ -225,4 +242,5 @@ def record_report(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         diff_files=diff_files,
         message=message,
         duration_s=round(report.duration + setup_s, 3),
+        evidence=list(seen.evidence) if seen else [],
     )

@@ -12,6 +12,7 @@ from live_tests.reports.context import (
     TestResult,
     build_report_context,
 )
+from live_tests.reports.evidence import Example, FieldEvidence, record_evidence
 from live_tests.reports.render import write_reports
 from live_tests.reports.report_json import report_json
 from live_tests.verdicts import EvaluationMode, Outcome
@@ -19,11 +20,14 @@ from live_tests.verdicts import EvaluationMode, Outcome
 __all__ = [
     "CountRow",
     "EvaluationMode",
+    "Example",
+    "FieldEvidence",
     "Outcome",
     "ReportContext",
     "StreamCoverage",
     "TestResult",
     "build_report_context",
+    "record_evidence",
     "report_json",
     "write_reports",
 ]

@@ -17,6 +17,7 @@ import duckdb
 from live_tests.compare import Comparison, HttpTraffic, catalog_streams, http_traffic, message_counts
 from live_tests.compare import records_per_stream as count_records_per_stream
 from live_tests.models import ALL_KINDS, Command, ExecutionKey
+from live_tests.reports.evidence import FieldEvidence, record_evidence
 from live_tests.verdicts import EvaluationMode, FailOn, Outcome, SessionVerdict, decide_session, decide_test
 
 # Commands whose records are counted per stream.
@@ -36,6 +37,7 @@ class TestResult:
     diff_files: list[Path] = field(default_factory=list)
     message: str = ""  # why it failed, errored or was skipped, one or a few lines
     duration_s: float | None = None
+    evidence: list[FieldEvidence] = field(default_factory=list)  # example records per changed field
 
     @classmethod
     def from_comparison(
@@ -47,7 +49,8 @@ class TestResult:
         message = "; ".join(f.message for f in comparison.breaking[:3])
         if len(comparison.breaking) > 3:
             message += f"; … {len(comparison.breaking) - 3} more"
-        return cls(name, outcome, docstring, comparison.summary_text(), files, message)
+        evidence = record_evidence(getattr(comparison, "streams", {}).values())
+        return cls(name, outcome, docstring, comparison.summary_text(), files, message, evidence=evidence)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from typing import Any
 
 import jinja2
 import orjson
+from markupsafe import Markup, escape
 
-from live_tests.reports.context import ReportContext
+from live_tests.reports.context import ReportContext, TestResult
+from live_tests.reports.evidence import FieldEvidence, highlight
 from live_tests.reports.report_json import link, report_json
 from live_tests.verdicts import Outcome
 
@@ -52,6 +54,9 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["bytes"] = _human_bytes
     env.filters["md_cell"] = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     env.filters["md_code"] = _markdown_code_block
+    env.filters["md_inline"] = _markdown_inline_code
+    env.filters["code_spans"] = code_spans
+    env.filters["anchor"] = lambda name: "test-" + re.sub(r"[^A-Za-z0-9_-]+", "-", str(name)).strip("-")
     return env
 
 
@@ -60,9 +65,11 @@ def _load_template(name: str) -> str:
 
 
 def _view(out_dir: Path, context: ReportContext) -> dict[str, Any]:
-    """What the templates see: the context plus links and trimmed summaries."""
+    """What the templates see: the context plus links, trimmed summaries, evidence and repeats folded."""
+    ordered = context.sorted_results
+    same_as = _repeats(ordered)
     results = []
-    for r in context.sorted_results:
+    for r in ordered:
         lines = r.summary.rstrip("\n").splitlines()
         results.append(
             {
@@ -71,6 +78,9 @@ def _view(out_dir: Path, context: ReportContext) -> dict[str, Any]:
                 "summary_html": _trim(lines, SUMMARY_LINES_HTML),
                 "summary_md": _trim(lines, SUMMARY_LINES_MD),
                 "docstring": _dedent_docstring(r.docstring),
+                "evidence": [_evidence_view(e) for e in r.evidence],
+                "same_as": same_as.get(r.name),
+                "detailed": r.outcome in _DETAILED or bool(r.evidence),
             }
         )
     return {
@@ -81,6 +91,49 @@ def _view(out_dir: Path, context: ReportContext) -> dict[str, Any]:
         "css": _load_template("report.css"),
         "date": context.date.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
     }
+
+
+_DETAILED = (Outcome.FAILED, Outcome.ERROR, Outcome.INCONCLUSIVE)
+
+
+def _repeats(results: list[TestResult]) -> dict[str, str]:
+    """Test name -> the test it repeats word for word (`test_x[read-with-state]` -> `test_x[read]`).
+
+    The read tests run for `read` and `read-with-state`; when both found the same (up to the command's
+    name), the report shows the findings once and points the other test to them.
+    """
+    groups: dict[tuple[Any, ...], list[TestResult]] = {}
+    for r in results:
+        if "[" not in r.name or r.outcome in (Outcome.PASSED, Outcome.SKIPPED):
+            continue
+        signature = (r.name.partition("[")[0], r.outcome, *(_without_command(t) for t in (r.message, r.summary)))
+        evidence = tuple((e.stream, e.path, tuple(e.examples)) for e in r.evidence)
+        groups.setdefault((*signature, evidence), []).append(r)
+    repeats = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = next((r for r in group if r.name.endswith("[read]")), group[0])
+        repeats |= {r.name: first.name for r in group if r is not first}
+    return repeats
+
+
+def _without_command(text: str) -> str:
+    return text.replace("read-with-state", "read")
+
+
+def _evidence_view(evidence: FieldEvidence) -> dict[str, Any]:
+    return {
+        "evidence": evidence,
+        "examples": [(e, *highlight(e.control, e.target)) for e in evidence.examples],
+    }
+
+
+def code_spans(text: str) -> Markup:
+    """HTML of a message whose `backticked` parts are shown as code (everything else escaped)."""
+    parts = re.split(r"`([^`\n]+)`", str(text))
+    html = [escape(part) if i % 2 == 0 else Markup("<code>%s</code>") % part for i, part in enumerate(parts)]
+    return Markup("").join(html)
 
 
 def _trim(lines: list[str], limit: int) -> str:
@@ -100,6 +153,14 @@ def _human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def _markdown_inline_code(text: str) -> str:
+    """An inline code span for a table cell: fenced past any backtick run inside, pipes escaped."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|").replace("\n", " ")
 
 
 def _markdown_code_block(text: str) -> str:

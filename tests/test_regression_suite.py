@@ -30,6 +30,7 @@ from live_tests.secrets import SecretMasker
 from tests.conftest import DEMO_DIR, REPO, read_jsonl
 
 DEMO = "live-tests/source-demo"
+DEMO_CATALOG = f"--catalog-path={DEMO_DIR / 'configured_catalog.json'}"
 DEMO_INPUTS = (
     f"--config-path={DEMO_DIR / 'config.json'}",
     f"--catalog-path={DEMO_DIR / 'configured_catalog.json'}",
@@ -279,6 +280,121 @@ def test_same_image_twice_passes_everything_via_cli(demo_copy: str, tmp_path: Pa
     assert f"Session folder: {run.session_dir}" in run.stdout
 
 
+def _verdict_shown(run: SuiteRun) -> tuple[str, str, str]:
+    """The verdict as report.json, report.md's headline and report.html's badge say it."""
+    md_headline = (run.session_dir / "report.md").read_text().splitlines()[0]
+    html = (run.session_dir / "report.html").read_text()
+    badge = html.split('<div class="verdict ', 1)[1].split("</div>", 1)[0]
+    return run.report["verdict"], md_headline, badge
+
+
+@pytest.mark.docker
+def test_a_failing_control_makes_tests_inconclusive(demo_images: tuple[str, str], tmp_path: Path) -> None:
+    """Both versions crash mid-read: the read tests can't compare, and say so; the session is not 'passed'."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**json.loads((DEMO_DIR / "config.json").read_text()), "crash_after_records": 3}))
+    run = run_suite(
+        *demo_args(
+            "1.0.0", "2.0.0", f"--config-path={config}", f"--catalog-path={DEMO_DIR / 'configured_catalog.json'}"
+        ),
+        "--disable-proxy",
+        session_dir=tmp_path / "session",
+    )
+    outcomes = run.outcomes()
+    read_tests = {f"{t}[read]" for t in READ_TESTS}
+    assert {n for n, o in outcomes.items() if o == "inconclusive"} == read_tests, outcomes
+    assert {n for n, o in outcomes.items() if o not in ("inconclusive", "skipped")} == set(SPEC_TESTS) | set(
+        OTHER_TESTS
+    )
+    assert run.returncode == 1  # the catalog differences of demo 2.0.0 still fail
+    message = run.test_entry("test_records_are_the_same[read]")["message"]
+    assert (
+        message.startswith("inconclusive: the control failed, nothing to compare with.")
+        and "exited with code 1" in message
+    )
+    verdict, _, _ = _verdict_shown(run)
+    assert verdict == "failed" and run.report["outcomes"]["inconclusive"] == len(read_tests)
+    html = (run.session_dir / "report.html").read_text()
+    assert '<span class="badge inconclusive">inconclusive</span>' in html
+    assert "❔ inconclusive | `test_records_are_the_same[read]`" in (run.session_dir / "report.md").read_text()
+
+
+@pytest.mark.docker
+def test_a_session_where_no_test_ran_is_not_passed(demo_images: tuple[str, str], tmp_path: Path) -> None:
+    run = run_suite(
+        *demo_args("1.0.0", "2.0.0", *DEMO_INPUTS), "--disable-proxy", "-k", "nothing", session_dir=tmp_path / "s"
+    )
+    assert run.returncode == 5  # pytest: no tests collected
+    verdict, md, badge = _verdict_shown(run)
+    assert verdict == "no tests ran" and run.report["blocking"] is False
+    assert md.startswith("## ⏹️ Regression tests NO TESTS RAN:")
+    assert badge.startswith('no-tests-ran">NO TESTS RAN')
+    assert "Verdict: no tests ran" in run.stdout
+
+
+@pytest.mark.docker
+def test_an_interrupted_session_says_how_far_it_got(demo_copy: str, tmp_path: Path) -> None:
+    """Ctrl-C while `read` hangs: the tests that ran are reported, and the verdict says interrupted (not
+    passed, though every test that ran passed: the same image twice)."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**json.loads((DEMO_DIR / "config.json").read_text()), "hang_seconds": 120}))
+    session_dir = tmp_path / "session"
+    args = demo_args("1.0.0", demo_copy, f"--config-path={config}", DEMO_CATALOG)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "regression_tests", "-p", "no:cacheprovider", "-q", "--disable-proxy",
+         f"--session-dir={session_dir}", *args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    read_dir = session_dir / "command_execution_artifacts" / "source-demo" / "read"
+    deadline = time.monotonic() + 120
+    while not read_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # the read is under way (and hangs after its first record)
+    process.send_signal(subprocess.signal.SIGINT)
+    stdout, _ = process.communicate(timeout=120)
+    run = SuiteRun(process.returncode, stdout, "", session_dir)
+    assert run.returncode == 2, stdout[-2000:]  # pytest: interrupted
+    ran = len(run.report["tests"])
+    assert 0 < ran < 26
+    verdict, md, badge = _verdict_shown(run)
+    assert verdict == "interrupted" and run.report["interrupted"] is True
+    assert run.report["verdict_text"] == f"interrupted ({ran} of 26 ran)"
+    assert (
+        md.startswith("## ⏸️ Regression tests INTERRUPTED:")
+        and f"Interrupted ({ran} of 26 ran)." in (session_dir / "report.md").read_text()
+    )
+    assert badge.startswith('interrupted">INTERRUPTED')
+
+
+@pytest.mark.docker
+def test_accepted_diffs_written_then_accepted(demo_images: tuple[str, str], tmp_path: Path) -> None:
+    """--update-accepted-diffs writes the demo's findings; the next run accepts them all and passes,
+    and an --ignore-field leaves the renamed customer's name out of the records comparison."""
+    accepted = tmp_path / "accepted.yaml"
+    common = (*DEMO_INPUTS, "--disable-proxy", f"--accepted-diffs={accepted}")
+    first = run_suite(*demo_args("1.0.0", "2.0.0", *common, "--update-accepted-diffs"), session_dir=tmp_path / "s1")
+    assert first.returncode == 1 and f"finding(s) written to {accepted}" in first.stdout
+    import yaml
+
+    document = yaml.safe_load(accepted.read_text())
+    assert (document["control_version"], document["target_version"]) == ("1.0.0", "2.0.0")
+    written = {(e["test"], e["kind"], e["stream"], e["path"]) for e in document["accepted"]}
+    assert {(t, *f) for t, fs in DEMO_FINDINGS.items() for f in fs} <= written
+    second = run_suite(*demo_args("1.0.0", "2.0.0", *common), session_dir=tmp_path / "s2")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert second.report["verdict"] == "passed"
+    for name in DEMO_FINDINGS:
+        assert second.test_entry(name)["outcome"] == "passed with findings", name
+        assert "accepted" in second.test_entry(name)["message"], name
+    summary = (second.session_dir / "test_records_are_the_same_read" / "summary.txt").read_text()
+    assert "Accepted differences (1, in --accepted-diffs: they do not fail):" in summary
+    ignored = run_suite(
+        *demo_args("1.0.0", "2.0.0", *DEMO_INPUTS, "--disable-proxy", "--ignore-field=customers:$.name"),
+        session_dir=tmp_path / "s3",
+    )
+    assert ignored.test_entry("test_records_are_the_same[read]")["outcome"] == "passed"
+
+
 FAKER_VERSIONS = ("6.2.38", "7.2.1")
 FAKER_CONFIG = {"count": 15, "seed": 7, "records_per_slice": 5, "parallelism": 1, "always_updated": False}
 
@@ -442,6 +558,11 @@ def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
             "--proxy-option nope=1: Unknown option(s): nope",
         ),
         "no image": (["--control-version=1", "--target-version=2"], "--connector-image is required"),
+        "bad ignored field": (demo_args("1.0.0", "2.0.0", "--ignore-field=users"), "--ignore-field: ignored field"),
+        "accepted diffs not found": (
+            demo_args("1.0.0", "2.0.0", "--accepted-diffs=/nonexistent.yaml"),
+            "--accepted-diffs /nonexistent.yaml: cannot read it",
+        ),
     }
     for case, (args, message) in cases.items():
         run = run_suite(*args, session_dir=tmp_path / case.replace(" ", "_"), timeout=120)

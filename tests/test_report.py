@@ -186,9 +186,10 @@ def test_reports_content(session_con: duckdb.DuckDBPyConnection, tmp_path: Path)
     # Failures first: the failed and errored tests come before the passed and skipped ones.
     order = [html.index(f'<span class="name">{name}</span>') for name in [t["name"] for t in verdict["tests"]]]
     assert order == sorted(order)
-    assert '<details class="test failed" open>' in html and '<details class="test passed">' in html
+    assert re.search(r'<details class="test failed" id="test-[\w-]+" open>', html)
+    assert re.search(r'<details class="test passed" id="test-[\w-]+">', html)
     assert "Records of every stream are the same in control and target." in text  # docstring
-    assert "`users`: 1 control primary keys not in target (e.g. [3])" in html  # diff summary
+    assert "<code>users</code>: 1 control primary keys not in target (e.g. [3])" in html  # diff summary, code spans
     assert "ExecutionError: target read-with-state exited with code 1: boom" in text
     assert "no config with credentials given" in text
     assert 'href="diffs/test_all_records_are_the_same/records_users.jsonl"' in html
@@ -276,6 +277,43 @@ def test_markdown_summary_cannot_escape_its_code_block(tmp_path: Path) -> None:
     )  # fmt: skip
     md = write_reports(tmp_path, ctx)["md"].read_text()
     assert "````\na\n```\n# not a heading\n````" in md
+
+
+def test_evidence_code_spans_and_repeats(session_con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """A changed field comes with its example records (the changed part marked in HTML); backticks in
+    messages are code in HTML; a read-with-state test that found what its read test found is folded."""
+    results = make_results(session_con, tmp_path / "diffs")
+    records = next(r for r in results if r.name == "test_all_records_are_the_same")
+    assert [(e.stream, e.path, e.change, e.records) for e in records.evidence] == [("users", "$.name", "changed", 1)]
+    assert [(x.key, x.control, x.target) for x in records.evidence[0].examples] == [("[5]", '"user5"', '"x"')]
+    same = "`orders`: 1 control primary keys not in target (see /tmp/s/test_keys_read)"
+    results += [
+        TestResult("test_keys[read]", Outcome.FAILED, summary="keys: FAILED (read)", message=same),
+        TestResult(
+            "test_keys[read-with-state]",
+            Outcome.FAILED,
+            summary="keys: FAILED (read-with-state)",
+            message=same.replace("_read", "_read-with-state"),
+        ),
+        TestResult("test_other[read-with-state]", Outcome.FAILED, message="`orders`: something else"),
+    ]
+    ctx = build_report_context(
+        session_con, connector="source-test", control_version=CONTROL, target_version=TARGET, run_id="r",
+        test_results=results, date=DATE,
+    )  # fmt: skip
+    paths = write_reports(tmp_path / "out", ctx)
+    html = paths["html"].read_text()
+    assert "<td><code>&#34;<mark>user5</mark>&#34;</code></td><td><code>&#34;<mark>x</mark>&#34;</code></td>" in html
+    assert "<code>users</code> <code>$.name</code> changed in 1 record(s)" in html
+    assert '<span class="message"><code>orders</code>: 1 control primary keys not in target' in html
+    assert "`" not in text_of(html.split("<h2>Tests", 1)[1].split("<h2>Stream coverage", 1)[0])
+    assert html.count("Same findings as") == 1
+    assert 'Same findings as <a href="#test-test_keys-read"><code>test_keys[read]</code></a>' in html
+    md = paths["md"].read_text()
+    assert "**`users` `$.name`** changed in 1 record(s):" in md
+    assert '| `[5]` | `"user5"` | `"x"` |' in md
+    assert md.count("Same findings as `test_keys[read]`.") == 1
+    assert "keys: FAILED (read-with-state)" not in md  # folded, not repeated word for word
 
 
 # ---------------------------------------------------------------------------------------------

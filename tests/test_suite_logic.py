@@ -25,6 +25,7 @@ from live_tests.models import (
     InputError,
 )
 from live_tests.regression_tests.accepted import AcceptedDiffs, write_accepted_diffs
+from live_tests.regression_tests.added import is_added
 from live_tests.regression_tests.options import SUITE_OPTIONS, as_arguments
 from live_tests.regression_tests.outcomes import Inconclusive
 from live_tests.regression_tests.read_validation import (
@@ -39,7 +40,7 @@ from live_tests.regression_tests.settings import parse_settings
 from live_tests.regression_tests.validation import validate_secrets_marked
 from live_tests.secrets import looks_secret, secret_values
 from live_tests.store.session_db import SessionDatabase
-from live_tests.verdicts import EvaluationMode, FailOn, Outcome, decide_session, decide_test
+from live_tests.verdicts import ADDED, EvaluationMode, FailOn, Outcome, decide_session, decide_test
 from tests.conftest import DEMO_DIR
 
 CONNECTOR = "live-tests/source-demo"
@@ -475,3 +476,30 @@ def test_update_writes_every_finding_and_the_file_accepts_them(tmp_path: Path, s
         assert all(f.severity is Severity.INFO for f in left)
     with pytest.raises(InputError, match=r"this run's is 3\.0\.0"):
         AcceptedDiffs.load(path, CONNECTOR, CONTROL, "3.0.0")
+
+
+# --- target-only records and streams are "added" -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finding", "added"),
+    [
+        (Finding("extra_primary_keys", Severity.CHANGE, "m", "users", count=3), True),
+        (Finding("records_extra_in_target", Severity.CHANGE, "m", "events", count=1), True),
+        (Finding("stream_extra_in_target", Severity.CHANGE, "m", "users", control=0, target=4), True),
+        (Finding("stream_extra_in_target", Severity.CHANGE, "m", "ghost", control=0, target=4), False),  # unconfigured
+        (Finding("record_count_changed", Severity.CHANGE, "m", "users", control=3, target=5), True),
+        (Finding("record_count_changed", Severity.CHANGE, "m", "users", control=5, target=3), False),
+        (Finding("stream_added", Severity.CHANGE, "m", "new_stream"), True),  # discovered catalog
+        (Finding("missing_primary_keys", Severity.BREAKING, "m", "users", count=1), False),
+        (Finding("record_field_added", Severity.CHANGE, "m", "users", "$.x"), False),
+    ],
+)
+def test_added_records_and_streams(finding: Finding, added: bool) -> None:
+    assert is_added(finding, {"users", "events"}) is added
+
+
+def test_added_findings_are_listed_and_never_fail() -> None:
+    verdict = decide_test([ADDED, ADDED])
+    assert (verdict.outcome, verdict.differences, verdict.failing) == (Outcome.PASSED_WITH_FINDINGS, 2, 0)
+    assert decide_test([ADDED, "change"]).outcome is Outcome.FAILED

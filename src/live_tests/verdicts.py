@@ -43,6 +43,8 @@ class FailOn(StrEnum):
 
 # Severity values of live_tests.compare.Severity (strings: this module imports nothing heavy).
 _BREAKING, _INFO = "breaking", "info"
+# Not a compare severity: a target-only record or stream the catalog allows. Listed, never failing.
+ADDED = "added"
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,10 @@ def is_difference(severity: str) -> bool:
 
 
 def fails_under(severity: str, fail_on: FailOn) -> bool:
-    return is_difference(severity) and (fail_on is FailOn.ANY or str(severity) == _BREAKING)
+    severity = str(severity)
+    if not is_difference(severity) or severity == ADDED:
+        return False
+    return fail_on is FailOn.ANY or severity == _BREAKING
 
 
 def decide_test(
@@ -81,7 +86,7 @@ def decide_test(
     """
     severities = [str(s) for s in severities]
     differences = [s for s in severities if is_difference(s)]
-    failing = [s for s in differences if fails_under(s, fail_on)]
+    failing = [s for s in differences if fails_under(s, fail_on)]  # ADDED never fails
     tolerated = bool(failing) and diagnostic_test and mode is EvaluationMode.DIAGNOSTIC
     if control_failed:
         outcome = Outcome.INCONCLUSIVE
