@@ -387,6 +387,8 @@ CATALOG_RULES: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], set[t
         one_stream(), one_stream({"id": {"type": "string"}}), {("property_type_changed", B, f"{S}.id.type")}),
     "type widened": (one_stream(), one_stream({"id": {"type": ["integer", "string"]}}),
                      {("property_type_changed", B, f"{S}.id.type")}),
+    "type set where any was emitted": (
+        one_stream({"id": {}}), one_stream(), {("property_type_changed", B, f"{S}.id.type")}),
     "nullability removed": (one_stream({"id": {"type": ["integer", "null"]}}), one_stream(),
                             {("property_nullability_removed", B, f"{S}.id.type")}),
     "nullability added": (one_stream(), one_stream({"id": {"type": ["null", "integer"]}}),
@@ -451,6 +453,17 @@ def test_catalog_nullability_removed_message(tmp_path: Path) -> None:
         == "stream `users`: `$.json_schema.properties.age.type` narrowed from [integer, null] to [integer]"
     )
     assert (finding.stream, finding.control, finding.target) == ("users", ["integer", "null"], ["integer"])
+
+
+def test_catalog_type_change_messages(tmp_path: Path) -> None:
+    control = one_stream({"a": {}, "b": {"type": "integer"}, "c": {"type": "integer"}})
+    target = one_stream({"a": {"type": "string"}, "b": {"type": ["integer", "string"]}, "c": {"type": "string"}})
+    result = diff_catalog(tmp_path, control, target)
+    assert sorted(f.message for f in result.findings) == [
+        f"stream `users`: `{S}.a.type` narrowed from [any] to [string]",
+        f"stream `users`: `{S}.b.type` widened from [integer] to [integer, string]",
+        f"stream `users`: `{S}.c.type` changed from [integer] to [string]",
+    ]
 
 
 def test_catalog_streams_matched_by_name_and_namespace(tmp_path: Path) -> None:

@@ -224,7 +224,10 @@ def catalog_type(change: DocumentChange, ctx: RuleContext) -> list[Finding]:
             text = f"`{change.path}` widened {shown} (now nullable)"
             return [_finding(change, ctx, "property_nullability_added", CHANGE, text)]
         return [_finding(change, ctx, "property_nullability_removed", BREAKING, f"`{change.path}` narrowed {shown}")]
-    word = "narrowed" if t_set < c_set else "widened" if t_set > c_set else "changed"
+    # An unset type is any type.
+    narrower = bool(t_set) and (not c_set or t_set < c_set)
+    wider = bool(c_set) and (not t_set or t_set > c_set)
+    word = "narrowed" if narrower else "widened" if wider else "changed"
     return [_finding(change, ctx, "property_type_changed", BREAKING, f"`{change.path}` {word} {shown}")]
 
 
@@ -343,7 +346,7 @@ RULES: tuple[Rule, ...] = (
     Rule(SPEC,    KEYWORD, ("airbyte_secret",),                  secret),
     Rule(BOTH,    KEYWORD, ("additionalProperties",),            additional_properties),
     Rule(SPEC,    ELEMENT, ("oneOf", "anyOf"),                   schema_option),
-    Rule(SPEC,    TOP,     ("supportedDestinationSyncModes",),   sync_modes),
+    Rule(BOTH,    TOP,     ("supportedDestinationSyncModes",),   sync_modes),
     Rule(CATALOG, TOP,     ("supported_sync_modes",),            sync_modes),
     Rule(CATALOG, TOP,     ("source_defined_primary_key",),      always("primary_key_changed", BREAKING)),
     Rule(CATALOG, TOP,     ("default_cursor_field",),            always("cursor_field_changed", BREAKING)),
