@@ -110,8 +110,9 @@ class ReportContext:
 
     @property
     def sorted_results(self) -> list[TestResult]:
-        """Failures and errors first, then passed with findings, passed, skipped; by name within."""
-        return sorted(self.test_results, key=lambda r: (r.outcome.rank, r.name))
+        """Failures and errors first, then inconclusive, passed with findings, passed, skipped; by name within
+        (a test's `[read]` before its `[read-with-state]`)."""
+        return sorted(self.test_results, key=lambda r: (r.outcome.rank, r.name.partition("[")[0], len(r.name), r.name))
 
     @property
     def outcome_counts(self) -> dict[Outcome, int]:
