@@ -5,13 +5,16 @@ the control and target executions, and returns a `Comparison` subclass: `passed`
 lines, structured `findings`, and `write_diff_files(directory)`. `compare_records`, `compare_states`,
 `compare_inferred_schemas` and `compare_traces` take `ignored=[IgnoredPath, ...]` (the user's
 `--ignore-field` and the volatile paths `find_volatile_paths` finds from a second control run) and
-list the ones they applied in `result.ignored`.
+list the ones they applied in `result.ignored`. `compare_http_calls` diffs the HTTP requests by
+endpoint (method, host, path template).
 """
 
 from live_tests.compare.catalog import CatalogComparison, compare_catalogs
 from live_tests.compare.counts import catalog_streams, message_counts, records_per_stream
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
-from live_tests.compare.http_traffic import HttpTraffic, http_traffic
+from live_tests.compare.http_calls import HttpCallsComparison, compare_http_calls
+from live_tests.compare.http_endpoints import EndpointCalls, HttpEndpoint, QueryParameter
+from live_tests.compare.http_traffic import CaptureStatus, HttpTraffic, capture_status, http_traffic
 from live_tests.compare.ignores import IgnoredPath
 from live_tests.compare.records import (
     FieldDiffCount,
@@ -27,16 +30,21 @@ from live_tests.compare.traces import TraceError, TracesComparison, compare_trac
 from live_tests.compare.volatility import find_volatile_paths
 
 __all__ = [
+    "CaptureStatus",
     "CatalogComparison",
     "Comparison",
+    "EndpointCalls",
     "ExecutionKey",
     "FieldDiffCount",
     "FieldProfile",
     "Finding",
+    "HttpCallsComparison",
+    "HttpEndpoint",
     "HttpTraffic",
     "IgnoredPath",
     "InferredSchemaComparison",
     "PrimaryKeys",
+    "QueryParameter",
     "RecordsComparison",
     "Severity",
     "SpecComparison",
@@ -45,8 +53,10 @@ __all__ = [
     "StreamState",
     "TraceError",
     "TracesComparison",
+    "capture_status",
     "catalog_streams",
     "compare_catalogs",
+    "compare_http_calls",
     "compare_inferred_schemas",
     "compare_records",
     "compare_spec",

@@ -1,7 +1,8 @@
-"""HTTP traffic of one connector version, from the optional `http_flows` table of duck.db.
+"""HTTP traffic of one connector version, from the optional `http_flows` table of duck.db, and
+whether an execution's traffic was captured at all (`http_captures`).
 
-The proxy stage writes `http_flows(connector, version, command, method, url, host, path, status,
-request_size, response_size, duration_ms, cache_hit)`; without it traffic was not captured.
+The proxy stage writes `http_flows(connector, version, command, seq, method, url, host, path, query,
+status, request_size, response_size, duration_ms, cache_hit, error)`; without it traffic was not captured.
 """
 
 from __future__ import annotations
@@ -10,9 +11,30 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from live_tests.models import ExecutionKey
 from live_tests.sql import table_exists
 
 HTTP_FLOWS_TABLE = "http_flows"
+HTTP_CAPTURES_TABLE = "http_captures"
+
+
+@dataclass(frozen=True)
+class CaptureStatus:
+    """How one execution's traffic was captured (its `http_captures` row)."""
+
+    enabled: bool
+    mode: str | None  # capture | cache | replay | disabled
+    error: str | None  # why the proxy failed, one line
+
+    @property
+    def complete(self) -> bool:
+        """Capture was on and did not fail: the flows are all the execution's traffic."""
+        return self.enabled and not self.error
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "capture was off (--disable-proxy)"
+        return f"capture failed: {self.error}" if self.error else f"captured ({self.mode})"
 
 
 @dataclass(frozen=True)
@@ -30,6 +52,18 @@ class HttpTraffic:
     def errors(self) -> int:
         """Responses with status >= 400 or none at all."""
         return sum(n for status, n in self.statuses.items() if not status.isdigit() or int(status) >= 400)
+
+
+def capture_status(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> CaptureStatus | None:
+    """The execution's capture; None when duck.db has no record of one (older run, or it never ran)."""
+    if not table_exists(con, HTTP_CAPTURES_TABLE):
+        return None
+    row = con.execute(
+        f"""SELECT coalesce(capture_enabled, false), mode, error FROM {HTTP_CAPTURES_TABLE}
+            WHERE connector = ? AND version = ? AND command = ? LIMIT 1""",
+        list(key),
+    ).fetchone()
+    return None if row is None else CaptureStatus(bool(row[0]), row[1], row[2])
 
 
 def http_traffic(
