@@ -16,6 +16,7 @@ import orjson
 
 from live_tests.compare.ignores import IgnoredPath
 from live_tests.models import ExecutionKey
+from live_tests.verdicts import FailOn, Outcome, decide_test
 
 # How many findings of one kind the summary lists before saying "… and N more".
 _SUMMARY_FINDINGS_PER_KIND = 25
@@ -89,9 +90,11 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        if not self.passed:
+        """The comparison on its own (breaking findings fail), by the suite's one rule; a test may be stricter."""
+        outcome = decide_test((f.severity for f in self.findings), fail_on=FailOn.BREAKING).outcome
+        if outcome is Outcome.FAILED:
             return "FAILED"
-        return "PASSED with differences" if self.has_differences else "PASSED"
+        return "PASSED with differences" if outcome is Outcome.PASSED_WITH_FINDINGS else "PASSED"
 
     def both_emitted(self, sides: set[str], message_type: str) -> bool:
         """Record a breaking finding for each side that emitted no `message_type`; True when both did."""
