@@ -191,8 +191,6 @@ def run_execution(
                 socket.close()
             timed_out = timeout.is_set()
             peak_memory = memory.peak
-    except KeyboardInterrupt:
-        raise
     except DockerException as exc:
         error = _one_line(exc)
     except OSError as exc:
