@@ -130,45 +130,50 @@ class HttpEndpoint:
 
 def http_endpoints(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> list[HttpEndpoint]:
     """The endpoints either execution requested, sorted by name, with both sides' calls."""
+    both = " UNION ALL ".join(
+        f"""SELECT '{side}' AS side, upper(method) AS method, lower(host) AS host,
+                   coalesce(nullif(path, ''), '/') AS raw_path, url, status, request_size, response_size,
+                   {_PARAMS_SQL} AS params
+            FROM {HTTP_FLOWS_TABLE} WHERE {key_filter(side)}"""
+        for side in ("c", "t")
+    )
     with Scratch(con) as scratch:
         flows = scratch.create(
             "flows",
-            " UNION ALL ".join(
-                f"""SELECT '{side}' AS side, upper(method) AS method, lower(host) AS host,
-                           coalesce(nullif(path, ''), '/') AS raw_path, url, status, request_size, response_size,
-                           list_transform(string_split(coalesce(nullif(path, ''), '/'), '/'),
-                                          lambda s: {_ALWAYS_FOLD_SQL}) AS segs,
-                           {_PARAMS_SQL} AS params
-                    FROM {HTTP_FLOWS_TABLE} WHERE {key_filter(side)}"""
-                for side in ("c", "t")
-            ),
+            f"""SELECT *, {_pairs_sql("params", page=False)} AS page_key, {_pairs_sql("params", page=True)} AS page_pos
+                FROM ({both})""",
             both_params(control, target),
         )
-        _fold_variable_positions(con, flows)
+        # Folding works on the distinct paths, far fewer than the requests when pages or retries repeat them.
+        paths = scratch.create(
+            "paths",
+            f"""SELECT method, host, raw_path, count(DISTINCT url) AS urls,
+                       list_transform(string_split(raw_path, '/'), lambda s: {_ALWAYS_FOLD_SQL}) AS segs
+                FROM {flows} GROUP BY method, host, raw_path""",
+        )
+        _fold_variable_positions(con, paths)
         calls = scratch.create(
             "calls",
-            f"""SELECT side, method, host, array_to_string(segs, '/') AS template, raw_path, url, status,
-                       request_size, response_size, params,
-                       {_pairs_sql("params", page=False)} AS page_key, {_pairs_sql("params", page=True)} AS page_pos
-                FROM {flows}""",
+            f"""SELECT f.*, array_to_string(p.segs, '/') AS template
+                FROM {flows} f JOIN {paths} p USING (method, host, raw_path)""",
         )
         return _endpoints(con, calls)
 
 
-def _fold_variable_positions(con: duckdb.DuckDBPyConnection, flows: str) -> None:
+def _fold_variable_positions(con: duckdb.DuckDBPyConnection, paths: str) -> None:
     """Fold, position by position from the left, the segments that vary across many requests."""
-    depth = con.execute(f"SELECT coalesce(max(len(segs)), 0) FROM {flows}").fetchone()
+    depth = con.execute(f"SELECT coalesce(max(len(segs)), 0) FROM {paths}").fetchone()
     for i in range(2, int(depth[0] if depth else 0) + 1):  # segment 1 is the empty one before the leading /
         con.execute(
-            f"""UPDATE {flows}
-                SET segs = list_concat({flows}.segs[1:{i - 1}], [{literal(NAME)}], {flows}.segs[{i + 1}:])
-                FROM (SELECT method, host, segs[1:{i - 1}] AS prefix FROM {flows} WHERE len(segs) >= {i}
+            f"""UPDATE {paths}
+                SET segs = list_concat({paths}.segs[1:{i - 1}], [{literal(NAME)}], {paths}.segs[{i + 1}:])
+                FROM (SELECT method, host, segs[1:{i - 1}] AS prefix FROM {paths} WHERE len(segs) >= {i}
                       GROUP BY ALL
                       HAVING count(DISTINCT segs[{i}]) > {FOLD_MIN_DISTINCT}
-                         AND 2 * count(DISTINCT segs[{i}]) >= count(DISTINCT url)) variable
-                WHERE {flows}.method = variable.method AND {flows}.host = variable.host
-                  AND len({flows}.segs) >= {i} AND {flows}.segs[1:{i - 1}] = variable.prefix
-                  AND NOT regexp_full_match({flows}.segs[{i}], {literal(_PLACEHOLDER_REGEX)})"""
+                         AND 2 * count(DISTINCT segs[{i}]) >= sum(urls)) variable
+                WHERE {paths}.method = variable.method AND {paths}.host = variable.host
+                  AND len({paths}.segs) >= {i} AND {paths}.segs[1:{i - 1}] = variable.prefix
+                  AND NOT regexp_full_match({paths}.segs[{i}], {literal(_PLACEHOLDER_REGEX)})"""
         )
 
 
