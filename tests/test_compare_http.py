@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -280,3 +281,32 @@ def test_diff_files_carry_the_endpoints(session: Session, tmp_path: Path) -> Non
     summary = (tmp_path / "http" / "summary.txt").read_text()
     assert "requests: control 2 (1 endpoints), target 3 (2 endpoints)" in summary
     assert "GET api.example.com/pokemon: `per_page` 20 -> 50" in summary
+
+
+def test_now_stamped_query_values_are_not_differences(session: Session) -> None:
+    def run(key: ExecutionKey, start: datetime) -> None:
+        session.con.execute(
+            "INSERT INTO executions (connector, version, command, started_at, finished_at) VALUES (?, ?, ?, ?, ?)",
+            [*key, start, start + timedelta(seconds=30)],
+        )
+
+    def calls(now: datetime, start_date: str) -> list[Call]:
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [f"{API}/events?start_date={start_date}&end_date={stamp}&ts={int(now.timestamp() * 1000)}"]
+
+    control_start, target_start = datetime(2026, 12, 2, 10, 0, tzinfo=UTC), datetime(2026, 12, 2, 10, 7, tzinfo=UTC)
+    control = calls(control_start + timedelta(seconds=5), "2020-01-01T00:00:00Z")
+    target = calls(target_start + timedelta(seconds=9), "2021-01-01T00:00:00Z")
+    no_windows = session.compare(control, target)
+    assert sorted(f.message.split(": ", 1)[1].split(" ")[0] for f in no_windows.findings) == [
+        "`end_date`", "`start_date`", "`ts`",
+    ]  # fmt: skip
+    run(CONTROL, control_start)
+    run(TARGET, target_start)
+    result = compare_http_calls(session.con, CONTROL, TARGET)
+    # Only the configured start date differs; "now" (ISO or epoch milliseconds) is the same on both sides.
+    assert messages(result) == [
+        "GET api.example.com/events: `start_date` 2020-01-01T00:00:00Z -> 2021-01-01T00:00:00Z",
+    ]
+    assert result.endpoints[0].control is not None
+    assert result.endpoints[0].control.params["end_date"].values == ["{now}"]

@@ -15,8 +15,10 @@ An endpoint is method + host + path template. The template folds the variable se
 Positions are decided over both executions together, so both get the same templates.
 
 Per endpoint and side: requests, statuses, bytes, query parameters (names, and their values when
-at most FEW_VALUES distinct), repeats (requests of a URL already requested: retries, or the same
-call made twice) and pagination (runs of requests differing only in page-position parameters).
+at most FEW_VALUES distinct; a value that is a timestamp of the execution's own run, from an hour
+before it started to a minute after it ended, counts as `{now}`, e.g. `end_date=<now>`), repeats
+(requests of a URL already requested: retries, or the same call made twice) and pagination (runs
+of requests differing only in page-position parameters).
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from typing import Any
 import duckdb
 
 from live_tests.compare.http_traffic import HTTP_FLOWS_TABLE
+from live_tests.compare.volatility import _ISO_EPOCH as ISO_EPOCH_SQL
 from live_tests.models import ExecutionKey
-from live_tests.sql import Scratch, both_params, key_filter, literal
+from live_tests.sql import Scratch, both_params, key_filter, literal, table_exists
 
-ID, DATE, NAME = "{id}", "{date}", "{name}"
+ID, DATE, NAME, NOW = "{id}", "{date}", "{name}", "{now}"
+# How far outside an execution's wall-clock window a query value still counts as "now": connectors
+# often round it down (to the minute, the hour).
+NOW_BEFORE_S, NOW_AFTER_S = 3600, 60
 FOLD_MIN_DISTINCT = 20
 FEW_VALUES = 5
 # Query parameters that say which page a request asks for (lower-cased names). Page *size*
@@ -58,6 +64,7 @@ _ALWAYS_FOLD_SQL = f"""CASE
       THEN {literal(ID)}
     ELSE s END"""
 _PLACEHOLDER_REGEX = r"\{[a-z]+\}"
+EXECUTIONS_TABLE = "executions"
 
 
 def _decoded(text: str) -> str:
@@ -72,9 +79,18 @@ def _pairs_sql(params: str, page: bool) -> str:
         list_filter({params}, lambda p: {"" if page else "NOT "}{test}), lambda p: p.name || '=' || p.value)), '&')"""
 
 
-_PARAMS_SQL = f"""list_transform(list_filter(string_split(coalesce(query, ''), '&'), lambda p: p <> ''),
-    lambda p: {{'name': {_decoded("split_part(p, '=', 1)")},
-               'value': CASE WHEN strpos(p, '=') > 0 THEN {_decoded("substr(p, strpos(p, '=') + 1)")} ELSE '' END}})"""
+# A query value stamped with "now": inside [lo, hi] (epoch seconds of the execution's window), as
+# ISO-8601 text or epoch seconds or milliseconds.
+_NOW_STAMP_SQL = f"""coalesce(({ISO_EPOCH_SQL.format(s="p.value")}) BETWEEN lo AND hi
+    OR (regexp_full_match(p.value, '[0-9]{{10}}([.][0-9]+)?') AND try_cast(p.value AS DOUBLE) BETWEEN lo AND hi)
+    OR (regexp_full_match(p.value, '[0-9]{{13}}') AND try_cast(p.value AS DOUBLE) BETWEEN lo * 1000 AND hi * 1000),
+    FALSE)"""
+_PARAMS_SQL = f"""list_transform(list_transform(
+        list_filter(string_split(coalesce(query, ''), '&'), lambda p: p <> ''),
+        lambda p: {{'name': {_decoded("split_part(p, '=', 1)")},
+                   'value': CASE WHEN strpos(p, '=') > 0 THEN {_decoded("substr(p, strpos(p, '=') + 1)")}
+                            ELSE '' END}}),
+    lambda p: {{'name': p.name, 'value': CASE WHEN {_NOW_STAMP_SQL} THEN {literal(NOW)} ELSE p.value END}})"""
 
 
 @dataclass(frozen=True)
@@ -130,11 +146,18 @@ class HttpEndpoint:
 
 def http_endpoints(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> list[HttpEndpoint]:
     """The endpoints either execution requested, sorted by name, with both sides' calls."""
+    window = (
+        f"""SELECT epoch(started_at) - {NOW_BEFORE_S} AS lo, epoch(finished_at) + {NOW_AFTER_S} AS hi
+            FROM {EXECUTIONS_TABLE} WHERE {{key}} LIMIT 1"""
+        if table_exists(con, EXECUTIONS_TABLE)
+        else "SELECT NULL::DOUBLE AS lo, NULL::DOUBLE AS hi"
+    )
     both = " UNION ALL ".join(
         f"""SELECT '{side}' AS side, upper(method) AS method, lower(host) AS host,
                    coalesce(nullif(path, ''), '/') AS raw_path, url, status, request_size, response_size,
                    {_PARAMS_SQL} AS params
-            FROM {HTTP_FLOWS_TABLE} WHERE {key_filter(side)}"""
+            FROM {HTTP_FLOWS_TABLE} f LEFT JOIN ({window.format(key=key_filter(side))}) w ON TRUE
+            WHERE {key_filter(side, "f")}"""
         for side in ("c", "t")
     )
     with Scratch(con) as scratch:
