@@ -27,6 +27,7 @@ class SessionSummary:
     error: str | None = None
     accepted_written: int | None = None  # findings written by --update-accepted-diffs
     accepted_path: Path | None = None
+    accepted_unused: int = 0  # entries of --accepted-diffs no finding of this run matched
 
 
 SUMMARY_KEY = pytest.StashKey[SessionSummary]()
@@ -59,6 +60,7 @@ def finish_session(
         summary.reports = write_reports(session.session_dir, context)
         summary.verdict = context.session_verdict.text
         summary.counts = context.outcome_counts
+        summary.accepted_unused = len(s.accepted_diffs.unused())
         if s.update_accepted_diffs and s.accepted_diffs.path is not None:
             summary.accepted_written = write_accepted_diffs(
                 s.accepted_diffs.path,
@@ -86,6 +88,11 @@ def terminal_lines(summary: SessionSummary) -> list[str]:
         lines.append(f"Verdict: {summary.verdict}" + (f" ({shown})" if shown else ""))
     if summary.accepted_written is not None:
         lines.append(f"Accepted differences: {summary.accepted_written} finding(s) written to {summary.accepted_path}")
+    elif summary.accepted_unused:
+        lines.append(
+            f"Accepted differences: {summary.accepted_unused} entr(y/ies) of {summary.accepted_path} matched no"
+            " finding of this run (fixed, or the test did not run): --update-accepted-diffs rewrites the file"
+        )
     if summary.error:
         lines.append(summary.error)
     scrub = summary.scrub

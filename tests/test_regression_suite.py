@@ -393,6 +393,10 @@ def test_accepted_diffs_written_then_accepted(demo_images: tuple[str, str], tmp_
         session_dir=tmp_path / "s3",
     )
     assert ignored.test_entry("test_records_are_the_same[read]")["outcome"] == "passed"
+    # Entries no finding matched (here: the tests that did not run) are pointed out.
+    partial = run_suite(*demo_args("1.0.0", "2.0.0", *common), "-k", "test_spec", session_dir=tmp_path / "s4")
+    unmatched = len(written) - 1  # the spec's finding matched
+    assert f"Accepted differences: {unmatched} entr(y/ies) of {accepted} matched no finding" in partial.stdout
 
 
 FAKER_VERSIONS = ("6.2.38", "7.2.1")
