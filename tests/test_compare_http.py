@@ -129,6 +129,14 @@ def test_query_parameter_added_and_removed(session: Session) -> None:
         "GET api.example.com/moves: query parameter `fields` added (name)",
         "GET api.example.com/moves: query parameter `lang` removed (was en)",
     ]
+    few_to_many = session.compare(
+        [f"{API}/moves?lang=en&id=1", f"{API}/moves?lang=en&id=2"], [f"{API}/moves?lang=en&id={n}" for n in range(8)]
+    )
+    # 2 -> 8 requests is a count change too (beyond max(2, 25% of 2)).
+    assert messages(few_to_many) == [
+        "GET api.example.com/moves: 2 -> 8 requests",
+        "GET api.example.com/moves: `id` 1, 2 -> 8 values",
+    ]
 
 
 def test_endpoint_added_and_removed(session: Session) -> None:
@@ -141,6 +149,10 @@ def test_endpoint_added_and_removed(session: Session) -> None:
          "GET api.example.com/abilities: no longer requested by target (control: 1 requests)"),
     ]  # fmt: skip
     assert result.passed
+    failing = session.compare([f"{API}/pokemon/1"], [f"{API}/pokemon/1", ("GET", f"{API}/types", 404)])
+    assert [(f.kind, f.severity) for f in failing.findings] == [
+        ("http_endpoint_added", Severity.CHANGE), ("http_error_status_added", Severity.BREAKING),
+    ]  # fmt: skip
 
 
 def test_doubled_calls_beyond_tolerance_and_small_changes_within(session: Session) -> None:
@@ -171,6 +183,10 @@ def test_new_error_statuses_are_breaking(session: Session) -> None:
          "GET api.example.com/pokemon/{id}: new error statuses in target: 429 x2, none x1 (control: 500 x1)"),
     ]  # fmt: skip
     assert result.findings[0].count == 3
+    fresh = session.compare([f"{API}/pokemon/1"], [("GET", f"{API}/pokemon/1", 500)])
+    assert messages(fresh) == [
+        "GET api.example.com/pokemon/{id}: new error statuses in target: 500 x1 (control had none)"
+    ]
 
 
 def test_error_statuses_resolved_are_a_note(session: Session) -> None:

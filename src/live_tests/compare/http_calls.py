@@ -58,13 +58,15 @@ class HttpCallsComparison(Comparison):
 
     def overview_lines(self) -> list[str]:
         if not self.captured:
-            return ["HTTP traffic not captured on both sides: not compared"]
+            return ["HTTP traffic not compared: it was not captured on both sides"]
         c_endpoints = sum(e.control is not None for e in self.endpoints)
         t_endpoints = sum(e.target is not None for e in self.endpoints)
         lines = [
             f"requests: control {self.control_requests} ({c_endpoints} endpoints),"
             f" target {self.target_requests} ({t_endpoints} endpoints)"
         ]
+        if self.control_mode != self.target_mode:
+            lines.append(f"proxy mode: control {self.control_mode}, target {self.target_mode}")
         c_rate, t_rate = self.control_calls_per_record, self.target_calls_per_record
         if c_rate is not None or t_rate is not None:
             lines.append(f"calls per record: control {_rate(c_rate)}, target {_rate(t_rate)}")
@@ -185,7 +187,7 @@ def _status_findings(e: HttpEndpoint, control: dict[str, int], target: dict[str,
         findings.append(
             _finding(e, "http_error_status_added", Severity.BREAKING,
                      f"new error statuses in target: {_statuses(added)}"
-                     f" (control: {_statuses(control) if control else 'none'})",
+                     f" ({f'control: {_statuses(control)}' if control else 'control had none'})",
                      control=control, target=added, count=sum(added.values()))
         )  # fmt: skip
     resolved = {s: n for s, n in control.items() if s not in target}
