@@ -103,7 +103,7 @@ class QueryParameter:
     def describe(self) -> str:
         if self.values is None:
             return f"{self.distinct} values"
-        return ", ".join(self.values) if len(self.values) != 1 else self.values[0]
+        return ", ".join(v or '""' for v in self.values)
 
 
 @dataclass(frozen=True)
