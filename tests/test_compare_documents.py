@@ -284,6 +284,37 @@ def test_spec_rule(
     assert result.passed is not any(severity == B for _, severity, _ in expected)
 
 
+def auth(kind: str, *fields: str, title: str | None = None) -> dict[str, Any]:
+    """A `oneOf` option named by its `const` discriminator, as Airbyte specs write them."""
+    props = {"auth_type": {"type": "string", "const": kind}, **{f: {"type": "string"} for f in fields}}
+    return {"title": title or kind, "properties": props}
+
+
+def test_spec_one_of_options_are_paired_by_discriminator(tmp_path: Path) -> None:
+    """An option added in front and the others reordered: only the new option is a change."""
+    control = prop(oneOf=[auth("key", "api_key"), auth("oauth", "client_id", "client_secret")])
+    target = prop(oneOf=[auth("token", "token"), auth("oauth", "client_id"), auth("key", "api_key")])
+    result = diff_spec(tmp_path, control, target)
+    assert found(result) == {
+        ("one_of_option_added", C, f"{X}.oneOf[0]"),
+        ("property_removed", B, f"{X}.oneOf[1].properties.client_secret"),
+    }
+    removed = result.of_kind("property_removed")[0]
+    assert (removed.control, removed.target) == ({"type": "string"}, None)
+
+
+def test_spec_one_of_options_without_unique_names_are_paired_by_index(tmp_path: Path) -> None:
+    control = prop(oneOf=[{"properties": {"a": {}}}, {"properties": {"b": {}}}])
+    target = prop(oneOf=[{"properties": {"b": {}}}, {"properties": {"a": {}}}])
+    result = diff_spec(tmp_path, control, target)
+    assert found(result) == {
+        ("property_removed", B, f"{X}.oneOf[0].properties.a"),
+        ("property_added", C, f"{X}.oneOf[0].properties.b"),
+        ("property_removed", B, f"{X}.oneOf[1].properties.b"),
+        ("property_added", C, f"{X}.oneOf[1].properties.a"),
+    }
+
+
 def test_spec_finding_carries_both_values_and_one_line_message(tmp_path: Path) -> None:
     result = diff_spec(tmp_path, prop(type=["integer", "null"]), prop(type="integer"))
     (finding,) = result.findings

@@ -101,6 +101,7 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
                         THEN j.value END AS value
             FROM {docs} d, json_tree(d.doc) j""",
     )
+    matched = _match_options(scratch, docs, nodes)
     # A node's position: property, keyword, or array element; and its shape for comparing.
     in_name_map = f"""coalesce(p.type = 'OBJECT' AND p.key IN ({_sql_list(_NAME_MAPS)}) AND g.type = 'OBJECT'
                                AND g.key IS DISTINCT FROM 'properties', FALSE)"""
@@ -108,6 +109,8 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
     shaped = scratch.create(
         "doc_shaped",
         f"""SELECT n.side, n.scope, n.id, n.parent, n.key, n.path, n.parent_path, n.type, n.value,
+                   coalesce(m.match_path, n.path) AS match_path,
+                   coalesce(m.parent_match, n.parent_path) AS parent_match,
                    p.key AS parent_key, coalesce(p.type = 'ARRAY', FALSE) AS in_array,
                    {in_name_map} AND p.key = 'properties' AS is_property, {is_keyword} AS is_keyword,
                    p.parent_path AS schema_path,
@@ -118,9 +121,11 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
                         ELSE 'atom' END AS shape
             FROM {nodes} n
             LEFT JOIN {nodes} p ON p.side = n.side AND p.scope = n.scope AND p.id = n.parent
-            LEFT JOIN {nodes} g ON g.side = p.side AND g.scope = p.scope AND g.id = p.parent""",
+            LEFT JOIN {nodes} g ON g.side = p.side AND g.scope = p.scope AND g.id = p.parent
+            LEFT JOIN {matched} m ON m.side = n.side AND m.scope = n.scope AND m.id = n.id""",
     )
     scratch.drop(nodes)
+    scratch.drop(matched)
     # What lies inside a set or whole value is compared through it, never on its own.
     inside = scratch.create(
         "doc_inside",
@@ -150,19 +155,22 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
     scratch.drop(shaped)
     pairs = scratch.create(
         "doc_pairs",
-        f"""SELECT coalesce(c.scope, t.scope) AS scope, coalesce(c.path, t.path) AS path,
-                   coalesce(c.parent_path, t.parent_path) AS parent_path, coalesce(c.key, t.key) AS key,
+        f"""SELECT coalesce(c.scope, t.scope) AS scope, coalesce(t.path, c.path) AS path,
+                   c.path AS control_path, t.path AS target_path,
+                   coalesce(c.match_path, t.match_path) AS match_path,
+                   coalesce(c.parent_match, t.parent_match) AS parent_match,
+                   coalesce(t.parent_path, c.parent_path) AS parent_path, coalesce(c.key, t.key) AS key,
                    coalesce(c.parent_key, t.parent_key) AS parent_key, coalesce(c.in_array, t.in_array) AS in_array,
                    coalesce(c.is_property, t.is_property) AS is_property,
                    coalesce(c.is_keyword, t.is_keyword) AS is_keyword,
-                   coalesce(c.schema_path, t.schema_path) AS schema_path,
+                   coalesce(t.schema_path, c.schema_path) AS schema_path,
                    c.path IS NOT NULL AS in_control, t.path IS NOT NULL AS in_target,
                    c.shape AS control_shape, t.shape AS target_shape, c.cmp AS control_cmp, t.cmp AS target_cmp,
                    c.shown AS control, t.shown AS target,
                    coalesce(c.shape = 'container' AND t.shape = 'container' AND c.type = t.type, FALSE) AS walked
             FROM (SELECT * FROM {compared} WHERE side = 'control') c
             FULL OUTER JOIN (SELECT * FROM {compared} WHERE side = 'target') t
-                ON c.scope = t.scope AND c.path = t.path""",
+                ON c.scope = t.scope AND c.match_path = t.match_path""",
     )
     # Topmost differences only: a path counts when its parent is the same kind of container on
     # both sides (so nothing under an added, removed or retyped value is repeated).
@@ -170,16 +178,16 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
         con,
         f"""SELECT p.scope, p.path, p.key, p.parent_path, p.is_property, p.is_keyword, p.in_array, p.parent_key,
                    p.schema_path,
-                   CASE WHEN p.in_control THEN coalesce(p.control, json_extract(dc.doc, p.path)::VARCHAR)
+                   CASE WHEN p.in_control THEN coalesce(p.control, json_extract(dc.doc, p.control_path)::VARCHAR)
                         END AS control,
-                   CASE WHEN p.in_target THEN coalesce(p.target, json_extract(dt.doc, p.path)::VARCHAR)
+                   CASE WHEN p.in_target THEN coalesce(p.target, json_extract(dt.doc, p.target_path)::VARCHAR)
                         END AS target,
                    CASE WHEN NOT p.in_target THEN 'removed' WHEN NOT p.in_control THEN 'added'
                         ELSE 'changed' END AS change
-            FROM {pairs} p JOIN {pairs} up ON up.scope = p.scope AND up.path = p.parent_path
+            FROM {pairs} p JOIN {pairs} up ON up.scope = p.scope AND up.match_path = p.parent_match
             LEFT JOIN {docs} dc ON dc.side = 'control' AND dc.scope = p.scope
             LEFT JOIN {docs} dt ON dt.side = 'target' AND dt.scope = p.scope
-            WHERE up.walked AND p.path <> '$' AND NOT p.walked
+            WHERE up.walked AND p.match_path <> '$' AND NOT p.walked
               AND (NOT p.in_control OR NOT p.in_target OR p.control_shape <> p.target_shape
                    OR p.control_shape = 'container' OR p.control_cmp IS DISTINCT FROM p.target_cmp)
             ORDER BY p.scope, p.path""",
@@ -191,6 +199,60 @@ def _diff_batch(con: duckdb.DuckDBPyConnection, scratch: Scratch, docs: str, res
         result.changes.append(DocumentChange(**row))
     for table in (compared, pairs):
         scratch.drop(table)
+
+
+def _match_options(scratch: Scratch, docs: str, nodes: str) -> str:
+    """`match_path` / `parent_match` of the nodes of documents with named options; elsewhere
+    they are the JSON path and the parent's.
+
+    The match path is the path the two sides are paired on: the JSON path, except that a
+    `oneOf`/`anyOf` option is named by its `const` properties (Airbyte's discriminator, e.g.
+    `auth_type=oauth2.0`), else its title, so that an option added in front or options reordered
+    do not pair unrelated options by index. An array whose options are not all named uniquely,
+    on either side, keeps indices.
+    """
+    options = scratch.create(
+        "doc_options",
+        f"""SELECT n.side, n.scope, n.id, a.path AS array_path, json_extract(d.doc, n.path) AS opt
+            FROM {nodes} n
+            JOIN {nodes} a ON a.side = n.side AND a.scope = n.scope AND a.id = n.parent
+            JOIN {docs} d ON d.side = n.side AND d.scope = n.scope
+            WHERE a.key IN ('oneOf', 'anyOf') AND a.type = 'ARRAY'""",
+    )
+    segments = scratch.create(
+        "doc_option_segments",
+        f"""WITH consts AS (
+                SELECT o.side, o.scope, o.id,
+                       string_agg(e.key || '=' || (e.value ->> '$.const'), ',' ORDER BY e.key) AS name
+                FROM {options} o, json_each(o.opt, '$.properties') e
+                WHERE json_type(o.opt) = 'OBJECT' AND (e.value -> '$.const') IS NOT NULL
+                GROUP BY ALL),
+            named AS (
+                SELECT o.side, o.scope, o.id, o.array_path, coalesce(c.name, o.opt ->> '$.title') AS name
+                FROM {options} o LEFT JOIN consts c USING (side, scope, id)),
+            unique_per_side AS (
+                SELECT side, scope, array_path, count(name) = count(*) AND count(DISTINCT name) = count(*) AS ok
+                FROM named GROUP BY ALL)
+            SELECT n.side, n.scope, n.id, '[' || to_json(n.name)::VARCHAR || ']' AS seg
+            FROM named n
+            WHERE (n.scope, n.array_path) IN (
+                SELECT (scope, array_path) FROM unique_per_side GROUP BY scope, array_path HAVING bool_and(ok))""",
+    )
+    scratch.drop(options)
+    matched = scratch.create(
+        "doc_matched",
+        f"""WITH RECURSIVE m(side, scope, id, path, match_path, parent_match) AS (
+                SELECT side, scope, id, path, path, path FROM {nodes}
+                WHERE parent IS NULL AND scope IN (SELECT scope FROM {segments})
+                UNION ALL
+                SELECT n.side, n.scope, n.id, n.path,
+                       m.match_path || coalesce(s.seg, substr(n.path, length(m.path) + 1)), m.match_path
+                FROM m JOIN {nodes} n ON n.side = m.side AND n.scope = m.scope AND n.parent = m.id
+                LEFT JOIN {segments} s ON s.side = n.side AND s.scope = n.scope AND s.id = n.id)
+            SELECT side, scope, id, match_path, parent_match FROM m""",
+    )
+    scratch.drop(segments)
+    return matched
 
 
 def _required_names(changes: list[DocumentChange]) -> set[str]:
