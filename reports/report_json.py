@@ -33,6 +33,7 @@ def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
                 "summary": r.summary,  # the same text as summary.txt; findings.json has every finding
                 "duration_s": r.duration_s,
                 "diff_files": [link(out_dir, p) for p in r.diff_files],
+                "evidence": [e.to_dict() for e in r.evidence],  # example records per changed field
             }
             for r in context.sorted_results
         ],

@@ -309,6 +309,11 @@ def test_evidence_code_spans_and_repeats(session_con: duckdb.DuckDBPyConnection,
     assert "`" not in text_of(html.split("<h2>Tests", 1)[1].split("<h2>Stream coverage", 1)[0])
     assert html.count("Same findings as") == 1
     assert 'Same findings as <a href="#test-test_keys-read"><code>test_keys[read]</code></a>' in html
+    tests = {t["name"]: t for t in json.loads(paths["json"].read_text())["tests"]}
+    assert tests["test_all_records_are_the_same"]["evidence"] == [
+        {"stream": "users", "path": "$.name", "change": "changed", "records": 1,
+         "examples": [{"key": "[5]", "control": '"user5"', "target": '"x"'}]}
+    ]  # fmt: skip
     md = paths["md"].read_text()
     assert "**`users` `$.name`** changed in 1 record(s):" in md
     assert '| `[5]` | `"user5"` | `"x"` |' in md
