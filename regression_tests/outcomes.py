@@ -215,6 +215,7 @@ def record_report(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     outcome = _outcome(report, call, seen)
     if outcome is Outcome.INCONCLUSIVE:
         message = session.mask(_first_lines(str(call.excinfo.value.msg)))  # type: ignore[union-attr]
+        item.user_properties.append(("live_tests_outcome", outcome.value))  # junit: more than "skipped"
     else:
         message = session.mask(_failure_message(report)) if not report.passed else ""
     if seen is not None and (report.passed or report.when == "call") and (seen.differences or seen.accepted):

@@ -8,6 +8,7 @@ tests judge planted findings. The results the report would show are checked.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,7 @@ def test_outcomes_messages_and_diff_files(pytester: pytest.Pytester, tmp_path: P
     accepted.write_text(
         "accepted:\n  - {test: test_accepted, kind: record_field_changed, stream: users, path: $.name}\n"
     )
-    results = run(pytester, tmp_path, accepted_diffs=str(accepted))
+    results = run(pytester, tmp_path, f"--junitxml={tmp_path / 'junit.xml'}", accepted_diffs=str(accepted))
     tests = results["tests"]
     assert {name: t["outcome"] for name, t in tests.items()} == {
         "test_clean": "passed",
@@ -172,6 +173,11 @@ def test_outcomes_messages_and_diff_files(pytester: pytest.Pytester, tmp_path: P
     assert accepted_summary.startswith("Planted: PASSED with findings (1 accepted difference(s))")
     assert "Accepted differences (1, in --accepted-diffs: they do not fail):" in accepted_summary
     assert results["verdict"] == "failed"
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    properties = {name: {p.get("name"): p.get("value") for p in case.iter("property")} for name, case in cases.items()}
+    assert properties["test_inconclusive"] == {"live_tests_outcome": "inconclusive"}
+    assert properties["test_accepted"] == {"live_tests_outcome": "passed with findings"}
+    assert properties["test_clean"] == {}
 
 
 def test_diagnostic_mode_tolerates_only_diagnostic_tests(pytester: pytest.Pytester, tmp_path: Path) -> None:
