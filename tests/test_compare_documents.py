@@ -167,13 +167,15 @@ def test_spec_issue_example_every_change_is_listed(tmp_path: Path) -> None:
 def test_spec_order_of_sets_and_keys_is_no_change(tmp_path: Path) -> None:
     control = {
         "connectionSpecification": {"type": "object", "required": ["a", "b"], "properties": {
-            "a": {"type": ["string", "null"], "enum": ["x", "y"]}, "b": {"type": "string"}}},
+            "a": {"type": ["string", "null"], "enum": ["x", "y"]},
+            "b": {"type": "string", "default": {"p": 1, "q": [1, {"r": 2, "s": 3}]}}}},
         "supportedDestinationSyncModes": ["append", "overwrite"],
     }  # fmt: skip
     target = {
         "supportedDestinationSyncModes": ["overwrite", "append"],
         "connectionSpecification": {"properties": {
-            "b": {"type": ["string"]}, "a": {"enum": ["y", "x"], "type": ["null", "string"]}},
+            "b": {"default": {"q": [1, {"s": 3, "r": 2}], "p": 1}, "type": ["string"]},
+            "a": {"enum": ["y", "x"], "type": ["null", "string"]}},
             "required": ["b", "a"], "type": "object"},
     }  # fmt: skip
     result = diff_spec(tmp_path, control, target)
