@@ -93,7 +93,7 @@ def regression_session(request: pytest.FixtureRequest) -> RegressionSession:
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest) -> Judge:
-    """`judge(result, fail_on=FailOn.ANY)`: record a comparison or validation, fail the test on its findings."""
+    """`judge(result)`: record a comparison or validation, fail the test on its findings."""
     return Judge(request.node)
 
 

@@ -17,11 +17,11 @@ from typing import Protocol
 import pytest
 
 from live_tests.compare import Finding, Severity
-from live_tests.regression_tests.added import is_added
+from live_tests.regression_tests.added import judged_severity
 from live_tests.regression_tests.session import RegressionSession
 from live_tests.reports import Example, FieldEvidence, Outcome, TestResult, record_evidence
 from live_tests.secrets import scrub_tree
-from live_tests.verdicts import ADDED, FailOn, TestVerdict, decide_test, fails_under
+from live_tests.verdicts import TestVerdict, decide_test, fails
 
 # Failing findings listed in a failure message; all of them are in the diff files.
 _MESSAGE_FINDINGS = 10
@@ -81,21 +81,20 @@ class Judge:
     def __init__(self, item: pytest.Item) -> None:
         self.item = item
 
-    def __call__(self, result: Checked, fail_on: FailOn = FailOn.ANY) -> None:
+    def __call__(self, result: Checked) -> None:
         item, session = self.item, session_of(self.item)
         accepted, open_findings = session.accepted_diffs.split(item.name, result.findings)
         configured = {c["stream"]["name"] for c in session.configured_streams()}
-        severities = [ADDED if is_added(f, configured) else f.severity for f in open_findings]
+        severities = [judged_severity(f, configured) for f in open_findings]
         verdict = decide_test(
             severities,
-            fail_on=fail_on,
             diagnostic_test=item.get_closest_marker("diagnostic") is not None,
             mode=session.settings.evaluation_mode,
             accepted=len(accepted),
         )
         session.record_findings(item.name, result.findings)  # for --update-accepted-diffs
         differences = [f for f in open_findings if f.severity is not Severity.INFO]
-        failing = [f for f, sev in zip(open_findings, severities, strict=True) if fails_under(sev, fail_on)]
+        failing = [f for f, sev in zip(open_findings, severities, strict=True) if fails(sev)]
         title, _, _ = result.summary_text().partition("\n")[0].partition(": ")
         text = _with_accepted(_with_verdict(result.summary_text(), title, _verdict_line(verdict)), accepted)
         summary = session.mask(text)

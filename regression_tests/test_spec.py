@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from live_tests.regression_tests.outcomes import Judge
 from live_tests.regression_tests.runs import SpecRun
-from live_tests.verdicts import FailOn
 
 
 def test_spec_is_compatible(judge: Judge, spec: SpecRun) -> None:
@@ -14,7 +13,7 @@ def test_spec_is_compatible(judge: Judge, spec: SpecRun) -> None:
     property, a type narrowed, enum values removed, a secret no longer marked `airbyte_secret`.
     Added optional properties and changed descriptions are listed as findings.
     """
-    judge(spec.compatibility(), fail_on=FailOn.BREAKING)
+    judge(spec.compatibility())
 
 
 def test_spec_is_valid_json_schema_and_accepts_config(judge: Judge, spec: SpecRun) -> None:

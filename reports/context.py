@@ -18,7 +18,7 @@ from live_tests.compare import Comparison, HttpTraffic, catalog_streams, http_tr
 from live_tests.compare import records_per_stream as count_records_per_stream
 from live_tests.models import ALL_KINDS, Command, ExecutionKey
 from live_tests.reports.evidence import FieldEvidence, record_evidence
-from live_tests.verdicts import EvaluationMode, FailOn, Outcome, SessionVerdict, decide_session, decide_test
+from live_tests.verdicts import EvaluationMode, Outcome, SessionVerdict, decide_session, decide_test
 
 # Commands whose records are counted per stream.
 READ_COMMANDS = (Command.READ.value, Command.READ_WITH_STATE.value)
@@ -44,7 +44,7 @@ class TestResult:
         cls, name: str, comparison: Comparison, *, docstring: str = "", diff_dir: Path | None = None
     ) -> TestResult:
         """Outcome, summary and (if `diff_dir` is given) diff files from a comparison result."""
-        outcome = decide_test((f.severity for f in comparison.findings), fail_on=FailOn.BREAKING).outcome
+        outcome = decide_test(f.severity for f in comparison.findings).outcome
         files = comparison.write_diff_files(diff_dir) if diff_dir is not None else []
         message = "; ".join(f.message for f in comparison.breaking[:3])
         if len(comparison.breaking) > 3:

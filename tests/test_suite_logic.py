@@ -25,7 +25,7 @@ from live_tests.models import (
     InputError,
 )
 from live_tests.regression_tests.accepted import AcceptedDiffs, write_accepted_diffs
-from live_tests.regression_tests.added import is_added
+from live_tests.regression_tests.added import is_added, judged_severity
 from live_tests.regression_tests.options import SUITE_OPTIONS, as_arguments
 from live_tests.regression_tests.outcomes import Inconclusive
 from live_tests.regression_tests.read_validation import (
@@ -40,7 +40,7 @@ from live_tests.regression_tests.settings import parse_settings
 from live_tests.regression_tests.validation import validate_secrets_marked
 from live_tests.secrets import looks_secret, secret_values
 from live_tests.store.session_db import SessionDatabase
-from live_tests.verdicts import ADDED, EvaluationMode, FailOn, Outcome, decide_session, decide_test
+from live_tests.verdicts import ADDED, EvaluationMode, Outcome, decide_session, decide_test
 from tests.conftest import DEMO_DIR
 
 CONNECTOR = "live-tests/source-demo"
@@ -54,9 +54,9 @@ CONTROL, TARGET = "1.0.0", "2.0.0"
     [
         ([], {}, Outcome.PASSED),
         (["info", "info"], {}, Outcome.PASSED),
-        (["change"], {}, Outcome.FAILED),  # strict: any difference fails
-        (["change"], {"fail_on": FailOn.BREAKING}, Outcome.PASSED_WITH_FINDINGS),
-        (["breaking", "change"], {"fail_on": FailOn.BREAKING}, Outcome.FAILED),
+        (["change"], {}, Outcome.PASSED_WITH_FINDINGS),  # only breaking differences fail
+        (["added"], {}, Outcome.PASSED_WITH_FINDINGS),
+        (["breaking", "change"], {}, Outcome.FAILED),
         (["breaking"], {"diagnostic_test": True}, Outcome.FAILED),  # strict mode: diagnostic tests fail too
         (["breaking"], {"diagnostic_test": True, "mode": EvaluationMode.DIAGNOSTIC}, Outcome.PASSED_WITH_FINDINGS),
         (["breaking"], {"mode": EvaluationMode.DIAGNOSTIC}, Outcome.FAILED),  # not a diagnostic test
@@ -73,7 +73,7 @@ def test_decide_test_counts() -> None:
     verdict = decide_test(
         ["breaking", "change", "info"], diagnostic_test=True, mode=EvaluationMode.DIAGNOSTIC, accepted=1
     )
-    assert (verdict.differences, verdict.failing, verdict.tolerated, verdict.accepted) == (2, 2, True, 1)
+    assert (verdict.differences, verdict.failing, verdict.tolerated, verdict.accepted) == (2, 1, True, 1)
 
 
 P, F, E, S, I, W = (  # noqa: E741
@@ -499,7 +499,13 @@ def test_added_records_and_streams(finding: Finding, added: bool) -> None:
     assert is_added(finding, {"users", "events"}) is added
 
 
+def test_records_of_an_unconfigured_stream_are_breaking() -> None:
+    finding = Finding("stream_extra_in_target", Severity.CHANGE, "m", "ghost", control=0, target=4)
+    assert judged_severity(finding, {"users"}) == Severity.BREAKING
+    assert judged_severity(Finding("record_field_added", Severity.CHANGE, "m", "users", "$.x"), {"users"}) == "change"
+
+
 def test_added_findings_are_listed_and_never_fail() -> None:
     verdict = decide_test([ADDED, ADDED])
     assert (verdict.outcome, verdict.differences, verdict.failing) == (Outcome.PASSED_WITH_FINDINGS, 2, 0)
-    assert decide_test([ADDED, "change"]).outcome is Outcome.FAILED
+    assert decide_test([ADDED, "breaking"]).outcome is Outcome.FAILED

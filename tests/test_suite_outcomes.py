@@ -60,7 +60,6 @@ from live_tests.compare import Finding, Severity
 from live_tests.models import ExecutionKey
 from live_tests.regression_tests.outcomes import Inconclusive
 from live_tests.regression_tests.validation import Validation
-from live_tests.verdicts import FailOn
 
 KEY = ExecutionKey("source-x", "2.0.0", "read")
 
@@ -87,12 +86,8 @@ def test_breaking(judge):
     judge(result(BREAKING, NOTE))
 
 
-def test_change_strict(judge):
+def test_change(judge):
     judge(result(CHANGE))
-
-
-def test_change_breaking_only(judge):
-    judge(result(CHANGE), fail_on=FailOn.BREAKING)
 
 
 @pytest.mark.diagnostic
@@ -148,8 +143,7 @@ def test_outcomes_messages_and_diff_files(pytester: pytest.Pytester, tmp_path: P
     assert {name: t["outcome"] for name, t in tests.items()} == {
         "test_clean": "passed",
         "test_breaking": "failed",
-        "test_change_strict": "failed",
-        "test_change_breaking_only": "passed with findings",
+        "test_change": "passed with findings",  # only breaking differences fail
         "test_diagnostic": "failed",  # strict mode
         "test_accepted": "passed with findings",
         "test_added_unconfigured": "failed",  # no configured catalog: the stream is not in it
@@ -158,7 +152,7 @@ def test_outcomes_messages_and_diff_files(pytester: pytest.Pytester, tmp_path: P
         "test_crash": "failed",
     }
     assert tests["test_breaking"]["message"] == "`users`: `$.name` differs in 2 records"
-    assert tests["test_change_breaking_only"]["message"] == "1 non-breaking difference(s): property `x` was added"
+    assert tests["test_change"]["message"] == "1 non-breaking difference(s): property `x` was added"
     assert tests["test_accepted"]["message"] == "1 accepted difference(s)"
     assert tests["test_inconclusive"]["message"] == (
         "inconclusive: the control failed, nothing to compare with. control exited 1"
@@ -185,7 +179,6 @@ def test_diagnostic_mode_tolerates_only_diagnostic_tests(pytester: pytest.Pytest
     tests = results["tests"]
     assert {name: t["outcome"] for name, t in tests.items()} == {
         "test_breaking": "failed",
-        "test_change_breaking_only": "passed with findings",
         "test_diagnostic": "passed with findings",
     }
     assert tests["test_diagnostic"]["message"].startswith("diagnostic mode: 1 difference(s) that fail this test")

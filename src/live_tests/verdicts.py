@@ -1,7 +1,8 @@
 """What a test's findings mean, and what a session's test outcomes mean: the suite's two verdict rules.
 
-`decide_test` decides one test from its findings, the test's rule (`FailOn`), whether it is a
-diagnostic test, the evaluation mode and whether its control side failed. `decide_session`
+`decide_test` decides one test from its findings (only breaking ones fail it; every other
+difference is listed as "passed with findings"), whether it is a diagnostic test, the evaluation
+mode and whether its control side failed. `decide_session`
 decides the session from every test's outcome and whether all the tests ran. The suite, the
 reports and the terminal summary all use these two, and nothing else decides.
 """
@@ -36,11 +37,6 @@ class EvaluationMode(StrEnum):
     DIAGNOSTIC = "diagnostic"  # diagnostic tests report their findings, they do not fail on them
 
 
-class FailOn(StrEnum):
-    ANY = "any"  # any difference fails the test (strict mode's rule)
-    BREAKING = "breaking"  # only breaking differences fail it
-
-
 # Severity values of live_tests.compare.Severity (strings: this module imports nothing heavy).
 _BREAKING, _INFO = "breaking", "info"
 # Not a compare severity: a target-only record or stream the catalog allows. Listed, never failing.
@@ -64,17 +60,14 @@ def is_difference(severity: str) -> bool:
     return str(severity) != _INFO
 
 
-def fails_under(severity: str, fail_on: FailOn) -> bool:
-    severity = str(severity)
-    if not is_difference(severity) or severity == ADDED:
-        return False
-    return fail_on is FailOn.ANY or severity == _BREAKING
+def fails(severity: str) -> bool:
+    """Only a breaking difference fails a test; every other one is listed ("passed with findings")."""
+    return str(severity) == _BREAKING
 
 
 def decide_test(
     severities: Iterable[str],
     *,
-    fail_on: FailOn = FailOn.ANY,
     diagnostic_test: bool = False,
     mode: EvaluationMode = EvaluationMode.STRICT,
     control_failed: bool = False,
@@ -86,7 +79,7 @@ def decide_test(
     """
     severities = [str(s) for s in severities]
     differences = [s for s in severities if is_difference(s)]
-    failing = [s for s in differences if fails_under(s, fail_on)]  # ADDED never fails
+    failing = [s for s in differences if fails(s)]
     tolerated = bool(failing) and diagnostic_test and mode is EvaluationMode.DIAGNOSTIC
     if control_failed:
         outcome = Outcome.INCONCLUSIVE

@@ -16,7 +16,7 @@ import orjson
 
 from live_tests.compare.ignores import IgnoredPath
 from live_tests.models import ExecutionKey
-from live_tests.verdicts import FailOn, Outcome, decide_test
+from live_tests.verdicts import Outcome, decide_test
 
 # How many findings of one kind the summary lists before saying "… and N more".
 _SUMMARY_FINDINGS_PER_KIND = 25
@@ -90,8 +90,8 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """The comparison on its own (breaking findings fail), by the suite's one rule; a test may be stricter."""
-        outcome = decide_test((f.severity for f in self.findings), fail_on=FailOn.BREAKING).outcome
+        """The comparison on its own, by the suite's one rule (breaking findings fail)."""
+        outcome = decide_test(f.severity for f in self.findings).outcome
         if outcome is Outcome.FAILED:
             return "FAILED"
         return "PASSED with differences" if outcome is Outcome.PASSED_WITH_FINDINGS else "PASSED"
