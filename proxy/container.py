@@ -14,6 +14,7 @@ import dataclasses
 import io
 import json
 import posixpath
+import re
 import tarfile
 import tempfile
 import time
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from docker.errors import DockerException, ImageNotFound
+from docker.errors import DockerException, ImageNotFound, NotFound
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
 from live_tests.models import ExecutionInputs, HttpCapture, ProxyAttachment
+from live_tests.proxy.faults import faults_option
 from live_tests.proxy.settings import ProxyMode, ProxySettings
 from live_tests.proxy.trust import (
     CA_BUNDLE_PATH,
@@ -49,10 +51,13 @@ MITM_FILE = "http_dump.mitm"
 HAR_FILE = "http_dump.har"
 FLOWS_FILE = "http_flows.jsonl"
 ADDON_FILE = "addon.py"
+# Helpers the addon imports, copied next to it (it runs as a script, not from the package).
+ADDON_HELPERS = ("addon_faults.py", "addon_matching.py")
+REPLAY_FILE = "http_replay.json"
 
 CAPTURE_FILE = "http_capture.json"
 PROXY_LOG_FILE = "proxy.log"
-DUMP_FILES = (MITM_FILE, HAR_FILE, FLOWS_FILE)
+DUMP_FILES = (MITM_FILE, HAR_FILE, FLOWS_FILE, REPLAY_FILE)
 
 # Inside the proxy container.
 _ROOT = "/live-tests"
@@ -86,6 +91,8 @@ class ProxiedExecution:
 
     attachment: ProxyAttachment | None  # None: the proxy is disabled
     capture: HttpCapture | None = None
+    # The proxy died or stopped answering while the connector ran (one line): the execution failed.
+    failure: str | None = None
 
 
 @dataclass
@@ -145,7 +152,31 @@ def proxy_for_execution(
         # What the block raises (a failed connector, Ctrl-C) is not ours: it passes through untouched.
         yield proxied
     finally:
+        proxied.failure = _proxy_failure(run.container)
+        if proxied.failure is not None:
+            planned = dataclasses.replace(planned, error=proxied.failure)
         proxied.capture = _shutdown(client, run, artifacts, settings.stop_timeout_s, planned)
+
+
+def _proxy_failure(container: Any) -> str | None:
+    """Why the proxy is no longer serving once the connector is done, or None while it still runs."""
+    try:
+        container.reload()
+    except NotFound:
+        return "proxy: the proxy container was removed mid-run; later requests were not captured"
+    except DockerException:
+        return None  # the engine is the problem, not the proxy: the runner says so
+    state = container.attrs.get("State") or {}
+    if container.status == "running":
+        return None
+    if container.status == "paused":
+        return "proxy: the proxy stopped answering mid-run (its container is paused); requests were not served"
+    since = str(state.get("FinishedAt") or "?")[:19].replace("T", " ")
+    oom = ", out of memory" if state.get("OOMKilled") else ""
+    return (
+        f"proxy: the proxy died mid-run (exit code {state.get('ExitCode')}{oom}, at {since} UTC);"
+        " later requests were neither served nor captured"
+    )
 
 
 def _setup_error(exc: BaseException) -> tuple[str | None, str | None]:
@@ -232,6 +263,8 @@ def _mitmdump_args(settings: ProxySettings, mode: ProxyMode, recording: Path | N
     ours = {"confdir": _CONFDIR, "live_tests_dump_dir": _DUMP_DIR, "live_tests_mode": mode.value}
     if recording is not None:
         ours["live_tests_recording"] = f"{_RECORDING_DIR}/{_recording_name(recording)}"
+    if settings.faults:
+        ours["live_tests_faults"] = faults_option(settings.faults)
     specs = [f"{key}={value}" for key, value in ours.items()]
     specs += [f"{key}={value}" for key, values in settings.mitmproxy_options().items() for value in values]
     return args + [arg for spec in specs for arg in ("--set", spec)]
@@ -245,6 +278,7 @@ def _proxy_files(session: ProxySessionCA, recording: Path | None) -> list[tuple[
     """(path, mode, content) of what the proxy container needs; a Path is streamed from disk."""
     files: list[tuple[str, int, bytes | Path]] = [
         (_ADDON, 0o644, Path(str(resources.files("live_tests.proxy") / ADDON_FILE))),
+        *((f"{_ROOT}/{name}", 0o644, Path(str(resources.files("live_tests.proxy") / name))) for name in ADDON_HELPERS),
         (f"{_CONFDIR}/mitmproxy-ca.pem", 0o600, session.ca_pem),
     ]
     if recording is not None:
@@ -299,6 +333,8 @@ def _shutdown(
     try:
         if container is not None:
             with contextlib.suppress(DockerException):
+                if container.status == "paused":  # a paused proxy can neither flush nor stop
+                    container.unpause()
                 container.stop(timeout=int(stop_timeout_s))
             with contextlib.suppress(DockerException, OSError):
                 _save_logs(container, artifacts / PROXY_LOG_FILE)
@@ -324,10 +360,14 @@ def _shutdown(
     return capture
 
 
+# mitmdump logs each request's URL shortened: a secret in it would be cut where no mask finds it.
+# proxy.log keeps the origin only; the dumps hold the whole (masked) URL.
+_URL_TAIL = re.compile(rb"(\b[a-z][a-z0-9+.-]*://[^/\s?#]+)[/?#]\S*")
+
+
 def _save_logs(container: Any, path: Path) -> None:
-    with path.open("wb") as out:
-        for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
-            out.write(chunk)
+    logs = container.logs(stdout=True, stderr=True, stream=False, follow=False)
+    path.write_bytes(_URL_TAIL.sub(rb"\1/...", logs))
 
 
 def _copy_dumps(container: Any, artifacts: Path) -> None:

@@ -1,18 +1,24 @@
 """Mask connector secrets in everything a run wrote: artifacts, logs, HTTP dumps, reports, duck.db.
 
 Secrets are the config values at properties the spec marks `airbyte_secret`. They are searched in
-the forms they take in files: raw, JSON-escaped, URL-encoded. Text files get a fixed mask (it
-hides the length too). `.mitm` dumps are tnetstrings, whose length prefixes would break if a
-value changed size, so there each secret is replaced by as many `*` as it has bytes: the dump
-stays readable by mitmproxy. Secrets inside compressed bodies (gzip, brotli) or base64 (HTTP Basic
-auth) are not found by a byte search and are not masked. duck.db: VARCHAR and JSON columns are
-rewritten with `replace`, then the database is copied into a fresh file, so that no freed block
-of the old one still holds a secret.
+every form they take in files (`encoded_forms`): raw; JSON-escaped up to `JSON_ESCAPE_DEPTH` times
+(a JSON string holding JSON holding the secret), ASCII-escaped or not; HTML-escaped; URL-encoded
+with upper- or lowercase %xx; base64 (standard and URL-safe, at every byte alignment); Python
+repr; and as a file name. Text files get a fixed mask (it hides the length too); file and folder
+names holding a secret are renamed. `.mitm` dumps are tnetstrings, whose length prefixes would
+break if a value changed size, so there each secret is replaced by as many `*` as it has bytes:
+the dump stays readable by mitmproxy. Secrets inside compressed bodies (gzip, brotli), or base64
+of a longer value at an alignment shorter than `MIN_BASE64_LENGTH`, are not found by a byte
+search. duck.db: VARCHAR and JSON columns are rewritten with `replace`, then the database is
+copied into a fresh file, so that no freed block of the old one still holds a secret.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
+import html
 import itertools
 import json
 import os
@@ -143,16 +149,66 @@ def _named_secrets(config: Any) -> Iterator[str]:
             yield from _named_secrets(item)
 
 
+# A JSON string holding JSON holding the secret (a state, a stack trace, a request body in a
+# record) escapes it twice; three levels cover a HAR of such a body.
+JSON_ESCAPE_DEPTH = 3
+# Base64 of a secret inside a longer value only shows the characters that depend on the secret
+# alone; shorter runs than this would mask unrelated base64 text.
+MIN_BASE64_LENGTH = 6
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")  # as the store names files after streams
+
+
+def _json_escaped(text: str, escape_slash: bool) -> set[str]:
+    forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    if escape_slash:  # some encoders (PHP, some Java) write "/" as "\/"
+        forms |= {form.replace("/", "\\/") for form in forms}
+    return forms
+
+
+def json_forms(secret: str, depth: int = JSON_ESCAPE_DEPTH) -> list[str]:
+    """The secret JSON-escaped 0 to `depth` times, each level ASCII-escaped or not."""
+    found = [secret]
+    level = {secret}
+    for n in range(depth):
+        level = {form for text in level for form in _json_escaped(text, escape_slash=n == 0)} - set(found)
+        found += sorted(level)
+    return found
+
+
+def _html_escaped(text: str) -> set[str]:
+    # Jinja/markupsafe write &#34; and &#39;, html.escape &quot; and &#x27;.
+    jinja = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {jinja.replace('"', "&#34;").replace("'", "&#39;"), html.escape(text, quote=True)}
+
+
+def _url_encoded(text: str) -> set[str]:
+    forms = {urllib.parse.quote(text, safe=""), urllib.parse.quote_plus(text), urllib.parse.quote(text)}
+    return forms | {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in forms}
+
+
+def _base64_forms(secret: str) -> set[str]:
+    """The base64 characters that depend only on the secret, at each of the 3 byte alignments."""
+    data = secret.encode("utf-8")
+    forms = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode()
+        start, end = -(-8 * offset // 6), 8 * (offset + len(data)) // 6
+        piece = encoded[start:end]
+        if len(piece) >= MIN_BASE64_LENGTH:
+            forms |= {piece, piece.replace("+", "-").replace("/", "_")}
+    return forms
+
+
 def encoded_forms(secret: str) -> list[str]:
-    """How a secret can appear in files: raw, JSON-escaped (ASCII or not), URL-encoded."""
-    forms = [
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote_plus(secret),
-        urllib.parse.quote(secret),
-    ]
+    """How a secret can appear in files: raw, JSON-escaped at any depth, HTML-escaped, URL-encoded,
+    base64, repr'd, sanitised as a file name."""
+    forms = json_forms(secret)
+    for text in list(forms):
+        forms += sorted(_html_escaped(text))
+    for text in json_forms(secret, depth=1):
+        forms += sorted(_url_encoded(text))
+    forms += sorted(_base64_forms(secret))
+    forms += [repr(secret)[1:-1], _UNSAFE_FILENAME.sub("_", secret)]
     return list(dict.fromkeys(forms))
 
 
@@ -173,7 +229,7 @@ class SecretMasker:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
-    @property
+    @functools.cached_property
     def needles(self) -> list[str]:
         """Every form of every secret, longest first (so a form containing another goes first)."""
         forms = {form for secret in self.secrets for form in encoded_forms(secret) if form}
@@ -256,11 +312,26 @@ def _is_duckdb(path: Path) -> bool:
     return any(path.name.endswith(suffix + side) for suffix in DUCKDB_SUFFIXES for side in _DUCKDB_SIDE_FILES)
 
 
+def _rename_secret_names(root: Path, masker: SecretMasker) -> None:
+    """Rename files and folders whose name holds a secret (a stream named after it), deepest first."""
+    for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        name = masker.mask_text(path.name)
+        if name == path.name:
+            continue
+        target = path.with_name(name)
+        for n in itertools.count(2):
+            if not target.exists():
+                break
+            target = path.with_name(f"{name}-{n}")
+        path.rename(target)
+
+
 def scrub_tree(root: Path, masker: SecretMasker, report: ScrubReport | None = None) -> ScrubReport:
     """Mask every file under `root` except DuckDB files (see `scrub_duckdb`); .mitm keep their sizes."""
     report = report or ScrubReport()
     if not masker:
         return report
+    _rename_secret_names(root, masker)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         if _is_duckdb(path):
             continue
@@ -269,6 +340,24 @@ def scrub_tree(root: Path, masker: SecretMasker, report: ScrubReport | None = No
         if scrub_file(path, masker, same_length=same_length):
             (report.binary_dumps_masked if same_length else report.files_masked).append(path)
     return report
+
+
+def _mask_column(
+    con: duckdb.DuckDBPyConnection, table: str, col: str, data_type: str, needles: list[str], masker: SecretMasker
+) -> int:
+    """One scan finds which forms the column holds, one UPDATE masks them all (longest first)."""
+    text = f"{col}::VARCHAR"
+    present_sql = ", ".join(f"bool_or(contains({text}, {sql_literal(n)}))" for n in needles)
+    flags = con.execute(f"SELECT {present_sql} FROM {table}").fetchone() or ()
+    present = [needle for needle, flag in zip(needles, flags, strict=True) if flag]
+    if not present:
+        return 0
+    masked = text
+    for needle in present:
+        masked = f"replace({masked}, {sql_literal(needle)}, {sql_literal(masker.mask)})"
+    where = " OR ".join(f"contains({text}, {sql_literal(n)})" for n in present)
+    row = con.execute(f"UPDATE {table} SET {col} = ({masked})::{data_type} WHERE {where}").fetchone()
+    return int(row[0]) if row else 0
 
 
 def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
@@ -291,17 +380,9 @@ def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
                                       AND table_catalog = current_database())
                ORDER BY table_name, ordinal_position"""
         ).fetchall()
+        needles = masker.needles
         for table, column, data_type in columns:
-            col = quote_identifier(column)
-            text = f"{col}::VARCHAR"
-            for needle in masker.needles:
-                literal = sql_literal(needle)
-                row = con.execute(
-                    f"""UPDATE {quote_identifier(table)}
-                        SET {col} = replace({text}, {literal}, {sql_literal(masker.mask)})::{data_type}
-                        WHERE contains({text}, {literal})"""
-                ).fetchone()
-                changed += int(row[0]) if row else 0
+            changed += _mask_column(con, quote_identifier(table), quote_identifier(column), data_type, needles, masker)
         if changed:
             con.execute("CHECKPOINT")
             database = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
