@@ -229,7 +229,7 @@ def test_messages_http_flows_and_the_execution_row_commit_together(tmp_path: Pat
         }
 
 
-def test_unreadable_http_flows_roll_the_whole_execution_back_and_say_so(tmp_path: Path) -> None:
+def test_unreadable_http_flows_roll_the_messages_back_and_keep_the_execution_row(tmp_path: Path) -> None:
     inputs = execution(tmp_path, "1.0")
     (tmp_path / "flows.jsonl").write_bytes(b'{"method": "GET", "status": "not a number"}\n')
     capture = HttpCapture(enabled=True, mode="capture", flows_path=tmp_path / "flows.jsonl")
@@ -239,7 +239,11 @@ def test_unreadable_http_flows_roll_the_whole_execution_back_and_say_so(tmp_path
         output = store.finish(capture)
         result = ExecutionResult.compose(inputs, RunOutcome(exit_code=0), output, capture)
         store.commit(result)
-        assert _stored(db) == {"executions": [], "records": [], "http_flows": [], "http_captures": []}
+        assert _stored(db) == {"executions": [("1.0", 1)], "records": [], "http_flows": [], "http_captures": []}
+        con = db.connection()
+        (status, error) = con.execute("SELECT status, error FROM executions").fetchone()
+        con.close()
+        assert status == "error" and error.startswith("could not load the messages into")
     assert output.message_counts == {"records": 5}  # the artifacts are complete
     assert result.error is not None and result.error.startswith("could not load the messages into")
     assert not result.success

@@ -116,6 +116,22 @@ class ConnectorInputs:
 
 
 @dataclass(frozen=True)
+class ContainerLimits:
+    """Resource limits of a connector container; None: no limit (the engine's default)."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+
+    @property
+    def memory_mb(self) -> int | None:
+        return None if self.memory_bytes is None else round(self.memory_bytes / 2**20)
+
+    def describe(self) -> str:
+        parts = [f"memory {self.memory_mb} MB" if self.memory_bytes else "", f"{self.cpus:g} CPUs" if self.cpus else ""]
+        return ", ".join(p for p in parts if p) or "none"
+
+
+@dataclass(frozen=True)
 class ExecutionInputs:
     """Everything needed to run one connector command once."""
 
@@ -133,6 +149,7 @@ class ExecutionInputs:
     # Tells apart two executions of one image and command, e.g. "rerun" for the control run twice
     # (the noise baseline). Shown in the key's version after a '+', which no Docker tag contains.
     label: str = ""
+    limits: ContainerLimits = ContainerLimits()
 
     @property
     def key(self) -> ExecutionKey:
@@ -162,8 +179,12 @@ class RunOutcome:
     finished_at: datetime | None = None
     time_to_first_record_s: float | None = None
     peak_memory_bytes: int | None = None
+    # CPU time the container used (user + system), from the engine's last sample before it exited.
+    cpu_seconds: float | None = None
     timed_out: bool = False
     interrupted: bool = False
+    # The engine killed it for going over its memory limit (State.OOMKilled).
+    oom_killed: bool = False
     # Why the container could not run or complete (engine error, missing image, ...), one line.
     error: str | None = None
     stderr_tail: str = ""
@@ -183,6 +204,8 @@ class StoredOutput:
     refiled: bool = False
     # The queryable copy in duck.db could not be loaded (the JSONL artifacts are complete), one line.
     error: str | None = None
+    # What was filed other than the connector printed it (e.g. a line over the cap), one line each.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,11 +232,13 @@ class ExecutionResult:
     duration_s: float = 0.0
     time_to_first_record_s: float | None = None
     peak_memory_bytes: int | None = None
+    cpu_seconds: float | None = None
     # Wall clock (UTC) of the container's start and end; None when it never started.
     started_at: datetime | None = None
     finished_at: datetime | None = None
     timed_out: bool = False
     interrupted: bool = False
+    oom_killed: bool = False
     # Why the execution could not run or complete (engine error, missing image, ...), one line.
     error: str | None = None
     stderr_tail: str = ""
@@ -221,6 +246,7 @@ class ExecutionResult:
     longest_line_bytes: int = 0
     message_counts: dict[str, int] = field(default_factory=dict)
     records_per_stream: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
     # None: the execution ran without the proxy stage at all.
     http: HttpCapture | None = None
 
@@ -242,16 +268,19 @@ class ExecutionResult:
             duration_s=run.duration_s,
             time_to_first_record_s=run.time_to_first_record_s,
             peak_memory_bytes=run.peak_memory_bytes,
+            cpu_seconds=run.cpu_seconds,
             started_at=run.started_at,
             finished_at=run.finished_at,
             timed_out=run.timed_out,
             interrupted=run.interrupted or cancelled,
+            oom_killed=run.oom_killed,
             error=run.error or output.error,
             stderr_tail=run.stderr_tail,
             stdout_lines=output.lines,
             longest_line_bytes=output.longest_line_bytes,
             message_counts=output.message_counts,
             records_per_stream=output.records_per_stream,
+            warnings=output.warnings,
             http=http,
         )
 
@@ -267,6 +296,8 @@ class ExecutionResult:
             return "timed out"
         if self.error is not None:
             return "error"
+        if self.oom_killed:
+            return "out of memory"
         return "ok" if self.exit_code == 0 else f"failed (exit {self.exit_code})"
 
     @property
@@ -280,6 +311,9 @@ class ExecutionResult:
             return f"timed out after {self.inputs.timeout_s:g}s and was killed"
         if self.interrupted:
             return "interrupted"
+        if self.oom_killed:
+            limit = self.inputs.limits.memory_mb
+            return f"killed: out of memory (limit {limit} MB)" if limit else "killed: out of memory (no limit set)"
         last = self.stderr_tail.strip().splitlines()[-1:] or ["(no stderr)"]
         return f"exited with code {self.exit_code}: {last[0][:300]}"
 

@@ -25,11 +25,13 @@ from docker.types import LogConfig
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from live_tests.docker_engine import LABEL_EXECUTION, labels
-from live_tests.models import Command, ExecutionInputs, RunOutcome
+from live_tests.models import Command, ContainerLimits, ExecutionInputs, RunOutcome
 
 INPUTS_DIR = "/airbyte"
 STDERR_TAIL_LINES = 40
 _STATS_INTERVAL_S = 0.5
+# Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
+FLUSH_INTERVAL_S = 1.0
 
 ProgressCallback = Callable[[ExecutionInputs, int], None]
 
@@ -66,28 +68,63 @@ def _inputs_archive(inputs: ExecutionInputs) -> bytes:
     return buffer.getvalue()
 
 
-class _PeakMemory(threading.Thread):
-    """Polls the container's memory use; cgroup v1 also reports the kernel's own peak."""
+class _Usage(threading.Thread):
+    """Samples the container's peak memory and CPU time until stopped.
+
+    cgroup v1 reports the kernel's own peak (max_usage), so any sample has the peak so far; the
+    runner takes one more sample as soon as the output ends, before the engine drops the cgroup,
+    so that short runs are measured too. CPU time is the last sample's total.
+    """
 
     def __init__(self, client: docker.DockerClient, container_id: str) -> None:
         super().__init__(daemon=True)
         self._api, self._id = client.api, container_id
         self._stop_event = threading.Event()
-        self.peak: int | None = None
+        self._lock = threading.Lock()
+        self.peak_memory: int | None = None
+        self.cpu_seconds: float | None = None
 
     def run(self) -> None:
-        while not self._stop_event.is_set():
-            try:
-                memory = self._api.stats(self._id, stream=False, one_shot=True).get("memory_stats") or {}
-            except Exception:  # the container is gone or stopped: nothing more to measure
-                return
-            seen = max(memory.get("max_usage", 0), memory.get("usage", 0))
-            if seen:
-                self.peak = max(self.peak or 0, seen)
+        while not self._stop_event.is_set() and self.sample():
             self._stop_event.wait(_STATS_INTERVAL_S)
+
+    def sample(self) -> bool:
+        """One reading; False once the container is gone or stopped (nothing more to measure)."""
+        try:
+            stats = self._api.stats(self._id, stream=False, one_shot=True)
+        except Exception:
+            return False
+        memory = stats.get("memory_stats") or {}
+        cpu_ns = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
+        seen = max(memory.get("max_usage", 0), memory.get("usage", 0))
+        with self._lock:
+            if seen:
+                self.peak_memory = max(self.peak_memory or 0, seen)
+            if cpu_ns:
+                self.cpu_seconds = max(self.cpu_seconds or 0.0, cpu_ns / 1e9)
+        return bool(memory or cpu_ns)
 
     def stop(self) -> None:
         self._stop_event.set()
+
+
+class _Flusher(threading.Thread):
+    """Flushes the artifacts every second, also while the connector prints nothing (`tail -f`)."""
+
+    def __init__(self, *sinks: Any) -> None:
+        super().__init__(daemon=True)
+        self._sinks = sinks
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(FLUSH_INTERVAL_S):
+            for sink in self._sinks:
+                sink.flush()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
 
 
 class _StderrSink:
@@ -101,6 +138,10 @@ class _StderrSink:
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()[-4096:]
         self._tail.extend(line[-2000:] for line in lines)
+
+    def flush(self) -> None:
+        with contextlib.suppress(ValueError):  # closed meanwhile
+            self._file.flush()
 
     def close(self) -> str:
         self._file.close()
@@ -116,6 +157,9 @@ class StdoutSink(Protocol):
     first_record_at: float | None
 
     def feed(self, chunk: bytes) -> None: ...
+
+    def flush(self) -> None:
+        """Called from another thread, at least once a second while the container runs."""
 
     @property
     def records(self) -> int: ...
@@ -141,7 +185,8 @@ def run_execution(
     started_at: datetime | None = None
     exit_code: int | None = None
     peak_memory: int | None = None
-    timed_out = interrupted = False
+    cpu_seconds: float | None = None
+    timed_out = interrupted = oom_killed = False
     error: str | None = None
     try:
         connector, version, command = inputs.key
@@ -155,6 +200,7 @@ def run_execution(
             # We keep our own copy of the output; the engine's log file would double the disk writes.
             log_config=LogConfig(type=LogConfig.types.NONE),
             detach=True,
+            **_limits(inputs.limits),
         )
         container.put_archive("/", _inputs_archive(inputs))
         if prepare is not None:
@@ -173,24 +219,29 @@ def run_execution(
 
             watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
             watchdog.daemon = True
-            memory = _PeakMemory(client, container.id)
+            usage = _Usage(client, container.id)
+            flusher = _Flusher(stdout, stderr)
             container.start()
             started = time.monotonic()
             started_at = datetime.now(UTC)
             watchdog.start()
-            memory.start()
+            usage.start()
+            flusher.start()
             try:
                 _pump(socket, container, stdout, stderr, inputs, cancel, on_progress)
+                usage.sample()  # the output ended: the last moment the cgroup is likely still there
                 if cancel is not None and cancel.is_set():
                     _kill(container)
                     interrupted = True
                 exit_code = container.wait(timeout=60)["StatusCode"]
+                oom_killed = _oom_killed(container)
             finally:
                 watchdog.cancel()
-                memory.stop()
+                usage.stop()
+                flusher.stop()
                 socket.close()
             timed_out = timeout.is_set()
-            peak_memory = memory.peak
+            peak_memory, cpu_seconds = usage.peak_memory, usage.cpu_seconds
     except DockerException as exc:
         error = _one_line(exc)
     except OSError as exc:
@@ -209,8 +260,10 @@ def run_execution(
         finished_at=started_at + timedelta(seconds=duration) if started_at is not None else None,
         time_to_first_record_s=max(0.0, first_record - started) if first_record is not None else None,
         peak_memory_bytes=peak_memory,
+        cpu_seconds=cpu_seconds,
         timed_out=timed_out,
         interrupted=interrupted,
+        oom_killed=oom_killed,
         error=error,
         stderr_tail=stderr_tail,
     )
@@ -245,6 +298,24 @@ def _pump(
             next_report = now + 0.25
     if on_progress is not None:
         on_progress(inputs, stdout.records)
+
+
+def _limits(limits: ContainerLimits) -> dict[str, Any]:
+    """The engine's create options for the limits; swap is capped too, so that the limit is one."""
+    options: dict[str, Any] = {}
+    if limits.memory_bytes is not None:
+        options["mem_limit"] = options["memswap_limit"] = limits.memory_bytes
+    if limits.cpus is not None:
+        options["nano_cpus"] = int(limits.cpus * 1e9)
+    return options
+
+
+def _oom_killed(container: Any) -> bool:
+    try:
+        container.reload()
+    except DockerException:
+        return False
+    return bool(container.attrs.get("State", {}).get("OOMKilled"))
 
 
 def _kill(container: Any) -> None:

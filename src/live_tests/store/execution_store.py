@@ -23,7 +23,7 @@ import duckdb
 
 from live_tests.models import ExecutionInputs, ExecutionResult, HttpCapture, RecordsSegment, StoredOutput
 from live_tests.store import http_flows
-from live_tests.store.message_writer import SEGMENTS_DIR, MessageWriter, resplit, stream_file_name
+from live_tests.store.message_writer import SEGMENTS_DIR, MessageWriter, resplit
 from live_tests.store.session_db import (
     MESSAGE_TABLES,
     SessionDatabase,
@@ -96,21 +96,29 @@ class ExecutionStore:
         return writer.output(refiled=refiled, http_flows=flows)
 
     def commit(self, result: ExecutionResult) -> None:
-        """Add the execution's row and commit; nothing when `finish` already rolled back. Raises duckdb.Error."""
-        if not self._open:
-            return
+        """Add the execution's row and commit. Raises duckdb.Error.
+
+        When `finish` rolled the load back, the row is still written, alone (its `error` says why
+        the messages are missing): every execution that ran has its row.
+        """
         try:
+            if not self._open:
+                self._con.execute("BEGIN TRANSACTION")
+                self._open = True
+                delete_execution(self._con, self._inputs.key)
             insert_execution(self._con, result)
             self._con.execute("COMMIT")
             self._open = False
         finally:
             self._rollback()
+            self._con.close()
 
     def abort(self) -> None:
         """Drop everything (the execution did not get to produce a result)."""
         self.writer.close()
         self._stop()
         self._rollback()
+        self._con.close()
 
     def _fast_path_loaded(self) -> bool:
         """The rest of the kinds loaded, and the records where the writer filed them."""
@@ -124,27 +132,23 @@ class ExecutionStore:
             )
         except duckdb.Error:
             return False
-        return self._records_by_file_name() == Counter(self.writer.records_per_stream)
+        return self._records_by_stream() == self.writer.records_per_key
 
     def _rollback(self) -> None:
         if self._open:
             with contextlib.suppress(duckdb.Error):
                 self._con.execute("ROLLBACK")
             self._open = False
-        self._con.close()
 
     def _stop(self) -> None:
         self._segments.put(None)
         self._thread.join()
         shutil.rmtree(self._inputs.artifacts_dir / SEGMENTS_DIR, ignore_errors=True)
 
-    def _records_by_file_name(self) -> Counter[str]:
+    def _records_by_stream(self) -> Counter[tuple[str, str | None]]:
         rows = self._con.execute(
             """SELECT stream, namespace, count(*) FROM records
             WHERE connector = ? AND version = ? AND command = ? GROUP BY ALL""",
             list(self._inputs.key),
         ).fetchall()
-        loaded: Counter[str] = Counter()
-        for stream, namespace, count in rows:
-            loaded[stream_file_name(stream, namespace)] += count
-        return loaded
+        return Counter({(stream, namespace): count for stream, namespace, count in rows})

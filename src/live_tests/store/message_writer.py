@@ -16,6 +16,8 @@ deleted once loaded) so that duck.db can load them while the connector is still 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -43,15 +45,29 @@ _RECORD_PREFIX = re.compile(
     rb'(?:"namespace"\s*:\s*"[^"\\]*"\s*,\s*)?"stream"\s*:\s*"[^"\\]*"\s*,'
 )
 _NAMESPACE_KEY = b'"namespace"'
+# A stream's file name is at most this long before its hash suffix (file systems allow 255 bytes).
+_MAX_STEM = 100
+MANIFEST = "manifest.json"
+# Lines longer than this are not filed as messages (DuckDB would need several times their size in
+# memory to load them): invalid_lines keeps their first TRUNCATED_LINE_BYTES, stdout.log all of them.
+MAX_LINE_BYTES = int(float(os.environ.get("LIVE_TESTS_MAX_LINE_MB", "256")) * 2**20)
+TRUNCATED_LINE_BYTES = 2**20
 # Blocks of lines larger than this get their longest line measured exactly (see `longest_line`).
 _EXACT_LENGTH_ABOVE = 2**20
 
 StreamKey = tuple[str, str | None]
 
 
-def stream_file_name(stream: str, namespace: str | None) -> str:
+def stream_file_name(stream: str, namespace: str | None, *, hashed: bool = False) -> str:
+    """The stem of a stream's records_per_stream file: the name when it is a safe, short file name,
+    else (or when `hashed`) its sanitised start and a hash of namespace and stream, so that
+    `a/b` and `a_b`, or a 300-character name, get files of their own."""
     name = f"{namespace}.{stream}" if namespace else stream
-    return _UNSAFE_FILENAME.sub("_", name) or "_"
+    safe = _UNSAFE_FILENAME.sub("_", name) or "_"
+    if safe == name and len(name) <= _MAX_STEM and not hashed and not name.startswith("."):
+        return name
+    digest = hashlib.sha256(f"{namespace or ''}\0{stream}".encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe[:_MAX_STEM]}-{digest}"
 
 
 class _Segments:
@@ -117,14 +133,34 @@ class MessageWriter:
         # its JSON reader by it, and blocks of short lines are not measured line by line.
         self.longest_line = 0
         self.counts: Counter[str] = Counter()
+        # Records per stream, keyed by the stream's file stem (unique per stream and namespace).
         self.records_per_stream: Counter[str] = Counter()
+        self.records_per_key: Counter[StreamKey] = Counter()
+        self._file_names: dict[StreamKey, str] = {}
+        self._taken_names: set[str] = set()
+        self.max_line_bytes = MAX_LINE_BYTES
+        self.warnings: list[str] = []
+        # An over-long line being skipped: its first bytes, and how long it is so far.
+        self._oversized: bytes | None = None
+        self._oversized_bytes = 0
+        self._partial_bytes = 0
 
     def feed(self, chunk: bytes) -> None:
         if self._stdout is not None:
             self._stdout.write(chunk)
+        if self._oversized is not None:  # inside a line over the cap: skip to its end
+            first = chunk.find(b"\n")
+            self._oversized_bytes += len(chunk) if first < 0 else first
+            if first < 0:
+                return
+            self._end_oversized()
+            chunk = chunk[first + 1 :]
         end = chunk.rfind(b"\n") + 1
         if end == 0:
             self._partial.append(chunk)
+            self._partial_bytes += len(chunk)
+            if self._partial_bytes > self.max_line_bytes:
+                self._start_oversized()
         else:
             if self._partial:
                 self._partial.append(chunk[:end])
@@ -132,12 +168,35 @@ class MessageWriter:
                 self._partial.clear()
             else:
                 block = chunk[:end]
+            self._partial_bytes = 0
             if end < len(chunk):
                 self._partial.append(chunk[end:])
+                self._partial_bytes = len(chunk) - end
             self._block(block)
         if (now := time.monotonic()) >= self._next_flush:
-            self._flush()
+            self.flush()
             self._next_flush = now + FLUSH_INTERVAL_S
+
+    def _start_oversized(self) -> None:
+        """The unfinished line is over the cap: keep its start, drop the rest as it comes."""
+        head = b"".join(self._partial)
+        self._partial.clear()
+        self._oversized, self._oversized_bytes, self._partial_bytes = head[:TRUNCATED_LINE_BYTES], len(head), 0
+
+    def _end_oversized(self) -> None:
+        assert self._oversized is not None
+        self.lines += 1
+        self._too_long(self._oversized, self._oversized_bytes)
+        self._oversized = None
+
+    def _too_long(self, head: bytes, size: int) -> None:
+        """A line over the cap: in invalid_lines (its start only), and said in a warning."""
+        self._invalid(head[:TRUNCATED_LINE_BYTES], truncated_from=size)
+        self.warnings.append(
+            f"line {self.lines} of stdout is {size / 2**20:.0f} MB, over the {self.max_line_bytes / 2**20:g} MB cap "
+            f"(LIVE_TESTS_MAX_LINE_MB): not loaded as a message; invalid_lines keeps its first "
+            f"{TRUNCATED_LINE_BYTES // 2**20} MB, stdout.log all of it"
+        )
 
     @property
     def records(self) -> int:
@@ -150,13 +209,20 @@ class MessageWriter:
             longest_line_bytes=self.longest_line,
             message_counts=dict(self.counts),
             records_per_stream=dict(self.records_per_stream),
+            warnings=tuple(self.warnings),
             **extra,
         )
 
     def close(self) -> None:
+        if self._oversized is not None:
+            self._end_oversized()
         if self._partial:
             last = b"".join(self._partial)
             self._partial.clear()
+            if len(last) > self.max_line_bytes:
+                self.lines += 1
+                self._too_long(last, len(last))
+                last = b""
             try:
                 orjson.loads(last)
             except orjson.JSONDecodeError:  # the connector stopped mid-line: not a record, whatever it starts with
@@ -178,12 +244,27 @@ class MessageWriter:
                 os.link(records, own)
             except OSError:  # a file system without hard links
                 shutil.copyfile(records, own)
+        self._write_manifest()
 
-    def _flush(self) -> None:
-        for f in (*self._files.values(), *self._stream_files.values()):
-            f.flush()
-        if self._stdout is not None:
-            self._stdout.flush()
+    def _write_manifest(self) -> None:
+        """records_per_stream/manifest.json: file -> stream, namespace and record count."""
+        if not self._file_names:
+            return
+        manifest = {
+            f"{name}.jsonl": {"stream": key[0], "namespace": key[1], "count": self.records_per_key[key]}
+            for key, name in sorted(self._file_names.items(), key=lambda item: item[1])
+        }
+        (self.messages_dir / "records_per_stream" / MANIFEST).write_bytes(
+            orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
+        )
+
+    def flush(self) -> None:
+        """Push what was written to the files; safe from another thread (the runner's flusher)."""
+        files = (*tuple(self._files.values()), *tuple(self._stream_files.values()), self._stdout)
+        for f in files:
+            if f is not None:
+                with contextlib.suppress(ValueError):  # closed meanwhile
+                    f.flush()
 
     def _file(self, kind: str) -> BinaryIO:
         f = self._files.get(kind)
@@ -197,10 +278,10 @@ class MessageWriter:
         key = self._prefixes.get(match[0]) if match else None
         if key is not None:
             lines = block.count(b"\n")
-            if block.count(b"\n" + match[0]) == lines - 1:  # type: ignore[index]
-                longest = len(block)
-                if longest > _EXACT_LENGTH_ABOVE:
-                    longest = max(map(len, block.split(b"\n")))
+            longest = len(block)
+            if longest > _EXACT_LENGTH_ABOVE:
+                longest = max(map(len, block.split(b"\n")))
+            if block.count(b"\n" + match[0]) == lines - 1 and longest <= self.max_line_bytes:  # type: ignore[index]
                 self.lines += lines
                 self._stream_records({key: (block, lines)})
                 self._records(block, lines, longest)
@@ -214,6 +295,10 @@ class MessageWriter:
         per_stream: dict[StreamKey, list[bytes]] = {}
         other: dict[str, list[bytes]] = {}
         for line in lines:
+            if len(line) > self.max_line_bytes:
+                self.lines += 1
+                self._too_long(line, len(line))
+                continue
             match = _RECORD_PREFIX.match(line)
             key = prefixes.get(match[0]) if match else None
             if key is None:
@@ -275,13 +360,14 @@ class MessageWriter:
         if self._sole_stream is None and not self._stream_files and len(batches) == 1:
             self._sole_stream = next(iter(batches))
         elif self._sole_stream is not None and (len(batches) > 1 or self._sole_stream not in batches):
-            self._flush()
+            self.flush()
             own = self._stream_path(self._sole_stream)
             shutil.copyfile(self.messages_dir / "records.jsonl", own)
             self._stream_files[self._sole_stream] = open(own, "ab")  # noqa: SIM115
             self._sole_stream = None
         for key, (data, lines) in batches.items():
-            self.records_per_stream[stream_file_name(*key)] += lines
+            self.records_per_stream[self._file_name(key)] += lines
+            self.records_per_key[key] += lines
             if key == self._sole_stream:
                 continue
             f = self._stream_files.get(key)
@@ -289,14 +375,28 @@ class MessageWriter:
                 f = self._stream_files[key] = open(self._stream_path(key), "wb")  # noqa: SIM115
             f.write(data)
 
+    def _file_name(self, key: StreamKey) -> str:
+        """The stream's file stem, unique in this execution (hashed when the plain name is taken)."""
+        name = self._file_names.get(key)
+        if name is None:
+            name = stream_file_name(*key)
+            if name in self._taken_names:
+                name = stream_file_name(*key, hashed=True)
+            self._file_names[key] = name
+            self._taken_names.add(name)
+        return name
+
     def _stream_path(self, key: StreamKey) -> Path:
         per_stream_dir = self.messages_dir / "records_per_stream"
         per_stream_dir.mkdir(exist_ok=True)
-        return per_stream_dir / f"{stream_file_name(*key)}.jsonl"
+        return per_stream_dir / f"{self._file_name(key)}.jsonl"
 
-    def _invalid(self, line: bytes) -> None:
+    def _invalid(self, line: bytes, truncated_from: int | None = None) -> None:
         self.counts[INVALID_KIND] += 1
-        entry = orjson.dumps({"line_number": self.lines, "text": line.decode("utf-8", "replace")})
+        fields: dict[str, Any] = {"line_number": self.lines, "text": line.decode("utf-8", "replace")}
+        if truncated_from is not None:
+            fields["truncated_from_bytes"] = truncated_from
+        entry = orjson.dumps(fields)
         self.longest_line = max(self.longest_line, len(entry))
         self._file(INVALID_KIND).write(entry + b"\n")
 

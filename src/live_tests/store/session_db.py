@@ -25,7 +25,8 @@ SCHEMA: dict[str, str] = {
         status VARCHAR, success BOOLEAN, exit_code INTEGER, duration_s DOUBLE,
         time_to_first_record_s DOUBLE, peak_memory_bytes BIGINT, stdout_lines BIGINT,
         error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR, started_at TIMESTAMPTZ,
-        finished_at TIMESTAMPTZ""",
+        finished_at TIMESTAMPTZ, cpu_seconds DOUBLE, oom_killed BOOLEAN, memory_limit_bytes BIGINT,
+        cpus DOUBLE, warnings VARCHAR[]""",
     # zstd: DuckDB's default picks a compression per segment by trying several, which costs more
     # CPU than parsing the records; zstd is cheaper to write and about as fast to scan.
     "records": f"{KEY_COLUMNS}, stream VARCHAR, namespace VARCHAR, emitted_at BIGINT, data JSON USING COMPRESSION zstd",
@@ -36,7 +37,8 @@ SCHEMA: dict[str, str] = {
     "spec": f"{KEY_COLUMNS}, spec JSON",
     "connection_status": f"{KEY_COLUMNS}, status VARCHAR, message VARCHAR",
     "controls": f"{KEY_COLUMNS}, control_type VARCHAR, control JSON",
-    "invalid_lines": f"{KEY_COLUMNS}, line_number BIGINT, text VARCHAR",
+    # truncated_from_bytes: the line was over the cap; `text` is its start (stdout.log has it all).
+    "invalid_lines": f"{KEY_COLUMNS}, line_number BIGINT, text VARCHAR, truncated_from_bytes BIGINT",
 }
 
 # For each message kind: the JSON columns to read from its JSONL file, and the SELECT list
@@ -69,7 +71,10 @@ _LOADERS: dict[str, tuple[str, str]] = {
         "connectionStatus.status, connectionStatus.message",
     ),
     "controls": ("{'control': 'JSON'}", "control->>'type', control"),
-    "invalid_lines": ("{'line_number': 'BIGINT', 'text': 'VARCHAR'}", "line_number, text"),
+    "invalid_lines": (
+        "{'line_number': 'BIGINT', 'text': 'VARCHAR', 'truncated_from_bytes': 'BIGINT'}",
+        "line_number, text, truncated_from_bytes",
+    ),
 }
 MESSAGE_TABLES: tuple[str, ...] = tuple(_LOADERS)
 
@@ -79,6 +84,9 @@ _DEFAULT_MAX_OBJECT_SIZE = 16 * 1024 * 1024
 # Keeps the harness's memory flat whatever the number of messages: DuckDB spills to disk beyond
 # it. Its JSON reader needs a few buffers the size of the longest line, so huge lines raise it.
 MEMORY_LIMIT_MB = int(os.environ.get("LIVE_TESTS_DUCKDB_MEMORY_LIMIT_MB", "192"))
+# New session databases are written in a storage format that the DuckDB CLI users install from
+# PyPI (duckdb-cli, a release line behind the Python package) can open.
+STORAGE_VERSION = os.environ.get("LIVE_TESTS_DUCKDB_STORAGE_VERSION", "v1.5.0")
 
 
 def _max_object_size(longest_line: int) -> int:
@@ -129,7 +137,7 @@ def insert_message_files(
 
 def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) -> None:
     con.execute(
-        "INSERT INTO executions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO executions VALUES ({', '.join('?' * 21)})",
         [
             *result.inputs.key,
             result.inputs.connector.reference,
@@ -145,6 +153,11 @@ def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) ->
             str(result.inputs.artifacts_dir),
             result.started_at,
             result.finished_at,
+            result.cpu_seconds,
+            result.oom_killed,
+            result.inputs.limits.memory_bytes,
+            result.inputs.limits.cpus,
+            list(result.warnings),
         ],
     )
 
@@ -159,7 +172,12 @@ class SessionDatabase:
         self._memory_limit_mb = MEMORY_LIMIT_MB
         # One thread per statement: loads run beside the connectors, and executions load side by
         # side, so more threads per statement only fight for the same cores.
-        self._con = duckdb.connect(str(path), config={"memory_limit": f"{MEMORY_LIMIT_MB}MB", "threads": 1})
+        config = {
+            "memory_limit": f"{MEMORY_LIMIT_MB}MB",
+            "threads": 1,
+            "storage_compatibility_version": STORAGE_VERSION,
+        }
+        self._con = duckdb.connect(str(path), config=config)
         self.create_tables(SCHEMA)
 
     def create_tables(self, schema: Mapping[str, str]) -> None:
