@@ -26,7 +26,6 @@ on a copy of the request's parts only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -43,6 +42,13 @@ from mitmproxy.io import compat, tnetstring
 from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import TlsData
 
+try:  # on the host (option checks); in the proxy container the helpers sit next to this file
+    from live_tests.proxy.addon_faults import FaultInjector, fault_of
+    from live_tests.proxy.addon_matching import RequestParts, match_key
+except ImportError:
+    from addon_faults import FaultInjector, fault_of  # type: ignore[no-redef]
+    from addon_matching import RequestParts, match_key  # type: ignore[no-redef]
+
 MITM_FILE = "http_dump.mitm"
 HAR_FILE = "http_dump.har"
 FLOWS_FILE = "http_flows.jsonl"
@@ -51,26 +57,10 @@ DEFAULT_UNMATCHED_STATUS = 599
 
 META_SENT_URL = "live_tests.sent_url"
 META_REPLAY = "live_tests.replay"  # "hit" | "miss" | "unmatched"; absent in capture mode
+META_NEAR_MISS = "live_tests.near_miss"  # for a miss or unmatched: the closest recorded request
+REPLAY_FILE = "http_replay.json"  # what the recording could answer, and what it left out
 
 logger = logging.getLogger("live_tests")
-
-
-def match_key(
-    request: http.Request, ignore_params: frozenset[str] = frozenset(), ignore_content: bool = False
-) -> Hashable:
-    """What two requests must share to be the same request, insensitive to query parameter order."""
-    query = urllib.parse.parse_qsl(urllib.parse.urlsplit(request.pretty_url).query, keep_blank_values=True)
-    params = tuple(sorted((k, v) for k, v in query if k not in ignore_params))
-    body = b"" if ignore_content else hashlib.sha256(request.raw_content or b"").digest()
-    return (
-        request.method.upper(),
-        request.scheme,
-        request.pretty_host.lower(),
-        request.port,
-        request.path.split("?")[0],
-        params,
-        body,
-    )
 
 
 def _read_flow_at(fo: BinaryIO, offset: int) -> http.HTTPFlow:
@@ -90,6 +80,10 @@ class Recording:
         self.path = path
         self._ignore = (ignore_params, ignore_content)
         self._entries: dict[Hashable, list[int | http.HTTPFlow]] = {}
+        # One description per distinct recorded request, to name the closest one of a request not found.
+        self._described: dict[Hashable, RequestParts] = {}
+        # Flows whose bodies were streamed (not kept): they cannot be answered faithfully.
+        self.left_out: list[str] = []
         self._fo: BinaryIO | None = None
         with open(path, "rb") as fo:
             is_har = fo.read(1) in (b"{", b"\xef")
@@ -117,8 +111,22 @@ class Recording:
 
     def _add(self, f: Any, entry: int | http.HTTPFlow) -> None:
         # A HAR lists failed requests with status 0: they have no answer to give.
-        if isinstance(f, http.HTTPFlow) and f.response is not None and f.response.status_code and f.websocket is None:
-            self._entries.setdefault(match_key(f.request, *self._ignore), []).append(entry)
+        if not (isinstance(f, http.HTTPFlow) and f.response is not None and f.response.status_code):
+            return
+        if f.websocket is not None or f.response.raw_content is None or f.request.raw_content is None:
+            self.left_out.append(f"{f.request.method} {f.request.pretty_url}")
+            return
+        key = match_key(f.request, *self._ignore)
+        self._entries.setdefault(key, []).append(entry)
+        self._described.setdefault(key, RequestParts.of(f.request, self._ignore[0], self._ignore[1]))
+
+    def near_miss(self, request: http.Request) -> str | None:
+        """The closest recorded request and what differs, like vcrpy's near-miss messages."""
+        sent = RequestParts.of(request, *self._ignore)
+        best = min(self._described.values(), key=sent.distance, default=None)
+        if best is None:
+            return None
+        return f"closest recorded: {best.method} {best.url} ({'; '.join(sent.differences(best)) or 'no difference'})"
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._entries.values())
@@ -150,6 +158,7 @@ class LiveTestsAddon:
         # The request as the connector sent it, by flow id, until the flow is written.
         self._as_sent: dict[str, http.Request] = {}
         self._written: set[str] = set()
+        self.faults = FaultInjector()
 
     def load(self, loader: Any) -> None:
         loader.add_option("live_tests_mode", str, "capture", "capture | cache | replay.", choices=list(MODES))
@@ -161,10 +170,16 @@ class LiveTestsAddon:
             DEFAULT_UNMATCHED_STATUS,
             "Status of the answer to an unrecorded request in replay mode.",
         )
+        loader.add_option("live_tests_faults", str, "", "--http-fault scenarios, as JSON (see addon_faults).")
 
     def configure(self, updated: set[str]) -> None:
         if "live_tests_dump_dir" in updated and ctx.options.live_tests_dump_dir:
             self._open_dumps(Path(ctx.options.live_tests_dump_dir))
+        if "live_tests_faults" in updated:
+            try:
+                self.faults.configure(ctx.options.live_tests_faults)
+            except (ValueError, TypeError) as exc:
+                raise exceptions.OptionsError(f"live_tests_faults: {exc}") from exc
         if updated & {
             "live_tests_mode",
             "live_tests_recording",
@@ -189,6 +204,12 @@ class LiveTestsAddon:
                         f"cannot read recording {ctx.options.live_tests_recording}: {exc}"
                     ) from exc
                 logger.warning(f"live-tests {self.mode} mode: {len(self.recording)} recorded responses")
+                if self.recording.left_out:
+                    logger.warning(
+                        f"live-tests {self.mode}: left out {len(self.recording.left_out)} flows with streamed bodies"
+                        f" (not kept in the recording, cannot be replayed faithfully): {self.recording.left_out[:5]}"
+                    )
+                self._write_replay_info()
 
     def _open_dumps(self, dump_dir: Path) -> None:
         dump_dir.mkdir(parents=True, exist_ok=True)
@@ -197,32 +218,45 @@ class LiveTestsAddon:
         self._writer = io.FlowWriter(self._mitm)
         self._flows = open(dump_dir / FLOWS_FILE, "wb")  # noqa: SIM115
 
+    def _write_replay_info(self) -> None:
+        if self._dump_dir is None or self.recording is None:
+            return
+        info = {
+            "recording": os.path.basename(self.recording.path),
+            "responses": len(self.recording),
+            "left_out_streamed": self.recording.left_out,
+        }
+        (self._dump_dir / REPLAY_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
     def running(self) -> None:
         logger.warning(f"live-tests proxy ready (mode={self.mode})")
 
     # Script addons run before mitmproxy's own addons (map_remote, modify_headers, ...) in every
     # hook, so this sees the request exactly as the connector sent it.
-    def request(self, flow: http.HTTPFlow) -> None:
+    async def request(self, flow: http.HTTPFlow) -> None:
         self._as_sent[flow.id] = flow.request.copy()
-        if self.recording is None or flow.response is not None:
+        await self.faults.request(flow)  # a fault comes first: it answers in place of recording and API
+        if self.recording is None or flow.response is not None or flow.error is not None:
             return
         response = self.recording.take(flow.request)
         if response is not None:
             flow.response = response
             flow.metadata[META_REPLAY] = "hit"
-        elif self.mode == "replay":
-            body = (
-                f"live-tests replay: no recorded response for {flow.request.method} {flow.request.pretty_url}"
-                f" in {os.path.basename(self.recording.path)}\n"
-            )
-            flow.response = http.Response.make(
-                ctx.options.live_tests_unmatched_status,
-                body.encode(),
-                {"Content-Type": "text/plain; charset=utf-8", "X-Live-Tests-Replay": "unmatched"},
-            )
-            flow.metadata[META_REPLAY] = "unmatched"
-        else:
+            return
+        near = flow.metadata[META_NEAR_MISS] = self.recording.near_miss(flow.request)
+        if self.mode != "replay":
             flow.metadata[META_REPLAY] = "miss"
+            return
+        body = (
+            f"live-tests replay: no recorded response for {flow.request.method} {flow.request.pretty_url}"
+            f" in {os.path.basename(self.recording.path)}{f'; {near}' if near else ''}\n"
+        )
+        flow.response = http.Response.make(
+            ctx.options.live_tests_unmatched_status,
+            body.encode(),
+            {"Content-Type": "text/plain; charset=utf-8", "X-Live-Tests-Replay": "unmatched"},
+        )
+        flow.metadata[META_REPLAY] = "unmatched"
 
     def server_connect(self, data: ServerConnectionHookData) -> None:
         if self.mode == "replay":
@@ -234,6 +268,7 @@ class LiveTestsAddon:
             )
 
     def response(self, flow: http.HTTPFlow) -> None:
+        self.faults.response(flow)
         self._record(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -272,7 +307,8 @@ class LiveTestsAddon:
         replay = record.metadata.get(META_REPLAY)
         error = flow.error.msg if flow.error else None
         if replay == "unmatched":
-            error = "unmatched: no recorded response for this request (replay)"
+            near = record.metadata.get(META_NEAR_MISS)
+            error = f"unmatched: no recorded response for this request (replay){f'; {near}' if near else ''}"
         self._write_line(
             {
                 "method": request.method,
@@ -290,6 +326,8 @@ class LiveTestsAddon:
                 "started_at": datetime.fromtimestamp(request.timestamp_start, timezone.utc).isoformat(),  # noqa: UP017
                 "sent_url": record.metadata.get(META_SENT_URL),
                 "replay": replay,
+                "near_miss": record.metadata.get(META_NEAR_MISS),
+                "fault": fault_of(record),
             }
         )
 

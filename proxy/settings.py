@@ -14,13 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from live_tests.models import InputError
+from live_tests.proxy.faults import HttpFault, parse_http_faults
 
 MITMPROXY_VERSION = "11.0.2"
 DEFAULT_PROXY_IMAGE = f"live-tests/mitmproxy:{MITMPROXY_VERSION}"
 
 # Options the stage sets itself and the user may not; see DEFAULT_OPTIONS for the ones they may.
 RESERVED_OPTIONS = frozenset(
-    {"confdir", "listen_host", "listen_port", "mode", "live_tests_dump_dir", "live_tests_mode", "live_tests_recording"}
+    {
+        "confdir",
+        "listen_host",
+        "listen_port",
+        "mode",
+        "live_tests_dump_dir",
+        "live_tests_mode",
+        "live_tests_recording",
+        "live_tests_faults",
+    }
 )
 # Our defaults for options the user may set: a `--proxy-option` of the same key replaces ours.
 DEFAULT_OPTIONS: Mapping[str, str] = {
@@ -63,6 +73,8 @@ class ProxySettings:
     options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # False: --disable-proxy, connectors run on the engine's default network, nothing is captured.
     enabled: bool = True
+    # --http-fault scenarios, applied by every execution's proxy alike.
+    faults: tuple[HttpFault, ...] = ()
     ready_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
 
@@ -75,12 +87,15 @@ class ProxySettings:
         proxy_options: Sequence[str] = (),
         http_cache: bool = False,
         http_replay: Path | None = None,
+        http_faults: Sequence[str] = (),
     ) -> ProxySettings:
         """Settings from the `live-tests debug` flags, checked; InputError says what to fix."""
         if http_cache and http_replay is not None:
             raise InputError("--http-cache and --http-replay exclude each other: pick one")
-        if disable_proxy and (http_cache or http_replay is not None or proxy_options):
-            raise InputError("--disable-proxy turns the proxy off: drop --http-cache, --http-replay and --proxy-option")
+        if disable_proxy and (http_cache or http_replay is not None or proxy_options or http_faults):
+            raise InputError(
+                "--disable-proxy turns the proxy off: drop --http-cache, --http-replay, --proxy-option and --http-fault"
+            )
         mode = ProxyMode.REPLAY if http_replay is not None else ProxyMode.CACHE if http_cache else ProxyMode.CAPTURE
         settings = cls(
             image=image,
@@ -88,6 +103,7 @@ class ProxySettings:
             replay_path=http_replay,
             options=parse_proxy_options(proxy_options),
             enabled=not disable_proxy,
+            faults=parse_http_faults(http_faults),
         )
         settings.validate()
         return settings

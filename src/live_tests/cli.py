@@ -87,6 +87,14 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Answer every request from this http_dump.mitm or .har of an earlier run; nothing leaves the proxy.",
 )
+@click.option(
+    "--http-fault",
+    "http_faults",
+    multiple=True,
+    metavar="SCENARIO",
+    help="Fault the proxy injects on every image alike, repeatable: latency=MS, status=429[:retry-after=S][:every=N],"
+    " status=500|503[:every=N], reset[:every=N], truncate[:every=N], invalid-json[:every=N].",
+)
 def debug(
     command: str,
     images: tuple[str, ...],
@@ -102,6 +110,7 @@ def debug(
     proxy_options: tuple[str, ...],
     http_cache: bool,
     http_replay: Path | None,
+    http_faults: tuple[str, ...],
 ) -> None:
     """Run COMMAND on one or more connector images and keep everything they print.
 
@@ -124,6 +133,7 @@ def debug(
             proxy_options=proxy_options,
             http_cache=http_cache,
             http_replay=http_replay,
+            http_faults=http_faults,
         )
         client = connect()
         for connector in connectors:

@@ -115,6 +115,8 @@ def run_executions(
                 outcome = run(inputs, store, proxied)
         except ProxyError as exc:
             return RunOutcome(error=str(exc)), exc.capture
+        if proxied.failure is not None and outcome.error is None:  # a dead proxy fails the execution
+            outcome = dataclasses.replace(outcome, error=proxied.failure)
         return outcome, proxied.capture
 
     pool = ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="execution")
