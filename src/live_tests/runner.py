@@ -24,12 +24,12 @@ from docker.errors import DockerException, NotFound
 from docker.types import LogConfig
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
+from live_tests.container_usage import ContainerUsage
 from live_tests.docker_engine import LABEL_EXECUTION, labels
 from live_tests.models import Command, ContainerLimits, ExecutionInputs, RunOutcome
 
 INPUTS_DIR = "/airbyte"
 STDERR_TAIL_LINES = 40
-_STATS_INTERVAL_S = 0.5
 # Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
 FLUSH_INTERVAL_S = 1.0
 
@@ -66,46 +66,6 @@ def _inputs_archive(inputs: ExecutionInputs) -> bytes:
             info.size, info.mode, info.mtime = len(content), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
-
-
-class _Usage(threading.Thread):
-    """Samples the container's peak memory and CPU time until stopped.
-
-    cgroup v1 reports the kernel's own peak (max_usage), so any sample has the peak so far; the
-    runner takes one more sample as soon as the output ends, before the engine drops the cgroup,
-    so that short runs are measured too. CPU time is the last sample's total.
-    """
-
-    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
-        super().__init__(daemon=True)
-        self._api, self._id = client.api, container_id
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self.peak_memory: int | None = None
-        self.cpu_seconds: float | None = None
-
-    def run(self) -> None:
-        while not self._stop_event.is_set() and self.sample():
-            self._stop_event.wait(_STATS_INTERVAL_S)
-
-    def sample(self) -> bool:
-        """One reading; False once the container is gone or stopped (nothing more to measure)."""
-        try:
-            stats = self._api.stats(self._id, stream=False, one_shot=True)
-        except Exception:
-            return False
-        memory = stats.get("memory_stats") or {}
-        cpu_ns = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0
-        seen = max(memory.get("max_usage", 0), memory.get("usage", 0))
-        with self._lock:
-            if seen:
-                self.peak_memory = max(self.peak_memory or 0, seen)
-            if cpu_ns:
-                self.cpu_seconds = max(self.cpu_seconds or 0.0, cpu_ns / 1e9)
-        return bool(memory or cpu_ns)
-
-    def stop(self) -> None:
-        self._stop_event.set()
 
 
 class _Flusher(threading.Thread):
@@ -219,7 +179,7 @@ def run_execution(
 
             watchdog = threading.Timer(inputs.timeout_s, kill_on_timeout)
             watchdog.daemon = True
-            usage = _Usage(client, container.id)
+            usage = ContainerUsage(client, container.id)
             flusher = _Flusher(stdout, stderr)
             container.start()
             started = time.monotonic()
@@ -229,7 +189,6 @@ def run_execution(
             flusher.start()
             try:
                 _pump(socket, container, stdout, stderr, inputs, cancel, on_progress)
-                usage.sample()  # the output ended: the last moment the cgroup is likely still there
                 if cancel is not None and cancel.is_set():
                     _kill(container)
                     interrupted = True

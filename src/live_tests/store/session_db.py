@@ -84,6 +84,7 @@ _DEFAULT_MAX_OBJECT_SIZE = 16 * 1024 * 1024
 # Keeps the harness's memory flat whatever the number of messages: DuckDB spills to disk beyond
 # it. Its JSON reader needs a few buffers the size of the longest line, so huge lines raise it.
 MEMORY_LIMIT_MB = int(os.environ.get("LIVE_TESTS_DUCKDB_MEMORY_LIMIT_MB", "192"))
+_MEMORY_PER_LINE_BYTE = 16
 # New session databases are written in a storage format that the DuckDB CLI users install from
 # PyPI (duckdb-cli, a release line behind the Python package) can open.
 STORAGE_VERSION = os.environ.get("LIVE_TESTS_DUCKDB_STORAGE_VERSION", "v1.5.0")
@@ -192,8 +193,12 @@ class SessionDatabase:
         return self._con.cursor()
 
     def make_room_for(self, longest_line: int) -> None:
-        """DuckDB's JSON reader needs a few buffers the size of the longest line: raise the cap for it."""
-        needed = MEMORY_LIMIT_MB + 8 * longest_line // 2**20
+        """DuckDB's JSON reader needs a few buffers the size of the longest line: raise the cap for it.
+
+        Measured: a 60 MB line loads at 12 times its size and not at 11; 16 leaves a margin. The
+        writer caps lines at LIVE_TESTS_MAX_LINE_MB (256 MB by default: at most about 4.3 GB here).
+        """
+        needed = MEMORY_LIMIT_MB + _MEMORY_PER_LINE_BYTE * longest_line // 2**20
         with self._lock:
             if needed > self._memory_limit_mb:
                 self._con.execute(f"SET memory_limit = '{needed}MB'")
