@@ -25,6 +25,7 @@ class Kind(StrEnum):
     PATH = "path"
     NUMBER = "number"  # a float
     FLAG = "flag"  # on when given
+    SWITCH = "switch"  # --name / --no-name, `default` when neither is given
     CHOICE = "choice"
 
 
@@ -75,6 +76,14 @@ SUITE_OPTIONS: tuple[SuiteOption, ...] = (
         choices=("true", "false"),
     ),
     SuiteOption(
+        "--noise-baseline",
+        "Run the control's reads twice and set aside (list, never fail on) every path that differs between"
+        " the two runs or holds the run's own clock; --no-noise-baseline runs the control once (clock-stamped"
+        " paths are still set aside).",
+        Kind.SWITCH,
+        default=True,
+    ),
+    SuiteOption(
         "--ignore-field",
         "Leave this field out of the record, state and schema comparisons, repeatable: STREAM:JSONPATH,"
         " `*` for any stream, e.g. users:$.updated_at or '*:$.meta.synced_at'.",
@@ -114,6 +123,12 @@ SUITE_OPTIONS: tuple[SuiteOption, ...] = (
         Kind.NUMBER,
         default=DEFAULT_TIMEOUT_S,
     ),
+    SuiteOption(
+        "--memory-limit",
+        "Memory limit of each connector container, e.g. 512m or 2g; going over it is reported as out of memory.",
+        metavar="SIZE",
+    ),
+    SuiteOption("--cpus", "CPUs each connector container may use, e.g. 1.5 (as docker run --cpus).", metavar="N"),
 )
 
 
@@ -121,7 +136,11 @@ def add_pytest_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("live-tests", "live-tests regression suite (control vs target connector versions)")
     for option in SUITE_OPTIONS:
         kwargs: dict[str, Any] = {"help": option.help, "dest": option.dest}
-        if option.kind is Kind.FLAG:
+        if option.kind is Kind.SWITCH:
+            off = "--no-" + option.name.removeprefix("--")
+            group.addoption(off, action="store_false", dest=option.dest, help=f"See {option.name}.")
+            kwargs |= {"action": "store_true", "default": bool(option.default)}
+        elif option.kind is Kind.FLAG:
             kwargs |= {"action": "store_true", "default": bool(option.default)}
         elif option.repeatable:
             kwargs |= {"action": "append", "default": []}
@@ -148,7 +167,11 @@ def click_options() -> list[click.Option]:
     options = []
     for option in SUITE_OPTIONS:
         kwargs: dict[str, Any] = {"help": option.help, "required": option.required, "metavar": option.metavar}
-        if option.kind is Kind.FLAG:
+        declaration = option.name
+        if option.kind is Kind.SWITCH:
+            declaration = f"{option.name}/--no-{option.name.removeprefix('--')}"
+            kwargs["default"] = None  # neither given: the suite's default
+        elif option.kind is Kind.FLAG:
             kwargs["is_flag"] = True
         elif option.kind is Kind.CHOICE:
             kwargs["type"] = click.Choice(option.choices)
@@ -160,7 +183,7 @@ def click_options() -> list[click.Option]:
             kwargs["multiple"] = True
         if option.default not in (None, False):
             kwargs["help"] += f"  [suite default: {option.default}]" if "default" not in option.help else ""
-        options.append(click.Option([option.name], **{k: v for k, v in kwargs.items() if v is not None}))
+        options.append(click.Option([declaration], **{k: v for k, v in kwargs.items() if v is not None}))
     return options
 
 
@@ -169,7 +192,9 @@ def as_arguments(values: Mapping[str, Any]) -> list[str]:
     args: list[str] = []
     for option in SUITE_OPTIONS:
         value = values.get(option.name.removeprefix("--").replace("-", "_"))
-        if option.kind is Kind.FLAG:
+        if option.kind is Kind.SWITCH:
+            args += [] if value is None else [option.name if value else f"--no-{option.name.removeprefix('--')}"]
+        elif option.kind is Kind.FLAG:
             args += [option.name] if value else []
         elif option.repeatable:
             args += [f"{option.name}={item}" for item in _items(value)]

@@ -3,6 +3,11 @@
 The first test that needs a command runs it on both versions concurrently (through the pipeline,
 behind the proxy unless disabled); every other test of the session reuses the results and the
 comparisons computed from them. All messages land in the session's duck.db.
+
+Noise baseline: a read command also runs the control a second time (`<version>+rerun`, after the
+first has started; in cache mode answered from the control's recording like the target). Every
+path that differs between the two control runs, or that holds the control's own clock, is
+run-time noise: the record, state and schema comparisons leave it out, and the report lists it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import docker
 import duckdb
 import orjson
 
-from live_tests.compare import Finding, RecordsComparison, compare_records
+from live_tests.compare import Finding, RecordsComparison, compare_records, find_volatile_paths
+from live_tests.compare.volatility import NoiseBaseline
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
 from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionKey, ExecutionResult
 from live_tests.pipeline import run_executions
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from live_tests.compare.ignores import IgnoredPath
 
 ARTIFACTS_DIR = "command_execution_artifacts"
+RERUN_LABEL = "rerun"
 DB_FILE = "duck.db"
 
 
@@ -40,6 +47,7 @@ class ExecutionPair:
     command: Command
     control: ExecutionResult
     target: ExecutionResult
+    rerun: ExecutionResult | None = None  # the control's second run (noise baseline), for reads
 
     @property
     def control_key(self) -> ExecutionKey:
@@ -70,6 +78,7 @@ class RegressionSession:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._masker: SecretMasker | None = None
         self._records: dict[Command, RecordsComparison] = {}
+        self._noise: dict[Command, NoiseBaseline] = {}
         self.accepted_diffs = settings.accepted_diffs
         # test name -> its findings, as judged (what --update-accepted-diffs writes).
         self.findings_seen: dict[str, list[Finding]] = {}
@@ -119,26 +128,32 @@ class RegressionSession:
         s = self.settings
         given = {"config": s.config_path, "catalog": s.catalog_path, "state": s.state_path}
         inputs = {kind: path for kind, path in given.items() if kind in command.required_inputs}
+        runs = [(s.control, ""), (s.target, "")]
+        if s.noise_baseline and command in (Command.READ, Command.READ_WITH_STATE):
+            runs.append((s.control, RERUN_LABEL))  # queued last: it starts after the control
         executions = [
             ExecutionInputs(
                 connector=image,
                 command=command,
                 inputs=ConnectorInputs(**inputs),
-                artifacts_dir=self.artifacts_dir(command, image.version),
+                artifacts_dir=self.artifacts_dir(command, f"{image.version}+{label}" if label else image.version),
                 run_id=s.run_id,
                 timeout_s=s.timeout_s,
+                label=label,
+                limits=s.limits,
             )
-            for image in (s.control, s.target)
+            for image, label in runs
         ]
         if s.proxy.enabled and self._proxy_ca is None:
             self._proxy_ca = ProxySessionCA.generate(s.run_id)
         self._close_query_connection()  # the loader needs the database file to itself
         with SessionDatabase(self.db_path) as db:
-            control, target = run_executions(
+            control, target, *rerun = run_executions(
                 self._client, db, executions, max_parallel=2, proxy=s.proxy, proxy_ca=self._proxy_ca
             )
         self._records.pop(command, None)
-        return ExecutionPair(command, control, target)
+        self._noise.pop(command, None)
+        return ExecutionPair(command, control, target, rerun[0] if rerun else None)
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -167,11 +182,43 @@ class RegressionSession:
         return self._records[command]
 
     def ignored_paths(self, command: Command) -> list[IgnoredPath]:
-        """The paths the record, state and schema comparisons of `command` leave out (the one place).
+        """The paths the record, state and schema comparisons of `command` leave out (the one place):
+        the user's --ignore-field paths and the run-time noise the control's runs show."""
+        return [*self.settings.ignored_fields, *self.noise_baseline(command).volatile]
 
-        Today the user's --ignore-field paths; a noise baseline adds the volatile paths it finds here.
-        """
-        return list(self.settings.ignored_fields)
+    def noise_baseline(self, command: Command) -> NoiseBaseline:
+        """The volatile paths of a read command's control (none for other commands); computed once."""
+        if command not in (Command.READ, Command.READ_WITH_STATE):
+            return NoiseBaseline(command.value, "not a read", [])
+        if command not in self._noise:
+            self._noise[command] = self._find_noise(self.pair(command))
+        return self._noise[command]
+
+    def noise_baselines(self) -> list[NoiseBaseline]:
+        """The noise baselines of the reads that ran, for the report."""
+        return [self.noise_baseline(c) for c in (Command.READ, Command.READ_WITH_STATE) if self.ran(c)]
+
+    def _find_noise(self, pair: ExecutionPair) -> NoiseBaseline:
+        control, rerun = pair.control, pair.rerun
+        if not control.success:
+            return NoiseBaseline(pair.command.value, "not looked for: the control failed", [])
+        if rerun is None:
+            how = "control run once (--no-noise-baseline): clock-stamped paths only"
+        elif not rerun.success:
+            how = f"control's second run failed ({rerun.failure_reason}): clock-stamped paths only"
+        else:
+            how = "control run twice"
+        second = rerun if rerun is not None and rerun.success else control
+        # Only the control's own clock: a target that starts stamping "now" where the control did not is a change.
+        windows = {
+            r.inputs.key: (r.started_at, r.finished_at)
+            for r in (control, second)
+            if r.started_at is not None and r.finished_at is not None
+        }
+        volatile = find_volatile_paths(
+            self.query(), control.inputs.key, second.inputs.key, windows, primary_keys=self.primary_keys()
+        )
+        return NoiseBaseline(pair.command.value, how, volatile)
 
     def ignored_kwargs(self, command: Command) -> dict[str, Any]:
         """`ignored=` for a comparison, only when there is something to ignore."""

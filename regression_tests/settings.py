@@ -7,6 +7,7 @@ problem with the options is a `pytest.UsageError`: one line saying what to fix.
 from __future__ import annotations
 
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -18,10 +19,12 @@ import orjson
 import pytest
 
 from live_tests.connector_inputs import connector_inputs
-from live_tests.models import Command, ConnectorImage, InputError
+from live_tests.limits import parse_limits
+from live_tests.models import Command, ConnectorImage, ContainerLimits, InputError
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
 from live_tests.regression_tests.accepted import AcceptedDiffs
 from live_tests.regression_tests.options import DEFAULT_TIMEOUT_S
+from live_tests.regression_tests.session_lock import in_use_error, lock_holder
 from live_tests.reports import EvaluationMode
 
 if TYPE_CHECKING:
@@ -48,10 +51,14 @@ class SuiteSettings:
     proxy: ProxySettings
     pr_url: str | None
     timeout_s: float
+    # Run the control's reads a second time to find run-time noise (see RegressionSession.ignored_paths).
+    noise_baseline: bool = True
     # --ignore-field paths (live_tests.compare.ignores.IgnoredPath) and the --accepted-diffs file.
     ignored_fields: tuple[IgnoredPath, ...] = ()
     accepted_diffs: AcceptedDiffs = field(default_factory=AcceptedDiffs)
     update_accepted_diffs: bool = False
+    # --memory-limit / --cpus of the connector containers.
+    limits: ContainerLimits = field(default_factory=ContainerLimits)
 
     def write_catalog(self) -> None:
         if self.catalog_path is not None and self.configured_catalog is not None:
@@ -74,6 +81,11 @@ class SuiteSettings:
         given = {"config": self.config_path, "catalog": self.catalog_path, "state": self.state_path}
         missing = [option[kind] for kind in command.required_inputs if given[kind] is None]
         return f"'{command.value}' needs {' and '.join(missing)}" if missing else None
+
+
+def default_run_id() -> str:
+    """The Unix time and a random suffix: two sessions started in the same second get two folders."""
+    return f"{int(time.time())}-{secrets.token_hex(3)}"
 
 
 def _option(values: Mapping[str, Any], name: str) -> Any:
@@ -112,13 +124,16 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
             f"--control-version and --target-version are both {control.version}: compare two different versions"
         )
 
-    run_id = _option(values, "--run-id") or str(int(time.time()))
+    run_id = _option(values, "--run-id") or default_run_id()
     if not _RUN_ID.match(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     session_dir = _path(_option(values, "--session-dir")) or Path(tempfile.gettempdir()) / "live-tests" / (
         f"session_{run_id}"
     )
     session_dir = session_dir.resolve()
+    holder = lock_holder(session_dir)
+    if holder is not None:
+        raise in_use_error(session_dir, holder)
     if session_dir.exists() and (not session_dir.is_dir() or any(session_dir.iterdir())):
         raise pytest.UsageError(
             f"session folder {session_dir} already holds a run: pass another --run-id or --session-dir"
@@ -153,6 +168,10 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
         timeout = DEFAULT_TIMEOUT_S
     if timeout <= 0:
         raise pytest.UsageError("--execution-timeout must be a positive number of seconds")
+    try:
+        limits = parse_limits(_option(values, "--memory-limit"), _option(values, "--cpus"))
+    except InputError as exc:
+        raise pytest.UsageError(str(exc)) from None
     try:
         proxy = ProxySettings.from_cli(
             image=_option(values, "--proxy-image") or DEFAULT_PROXY_IMAGE,
@@ -196,9 +215,11 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
         proxy=proxy,
         pr_url=_option(values, "--pr-url"),
         timeout_s=timeout,
+        noise_baseline=_option(values, "--noise-baseline") is not False,
         ignored_fields=ignored_fields,
         accepted_diffs=accepted,
         update_accepted_diffs=update_accepted,
+        limits=limits,
     )
 
 

@@ -56,6 +56,7 @@ def finish_session(
             http_capture=s.proxy.enabled,
             interrupted=interrupted,
             expected_tests=expected_tests,
+            noise=session.noise_baselines() if not interrupted else [],
         )
         summary.reports = write_reports(session.session_dir, context)
         summary.verdict = context.session_verdict.text

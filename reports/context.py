@@ -16,6 +16,7 @@ import duckdb
 
 from live_tests.compare import Comparison, HttpTraffic, catalog_streams, http_traffic, message_counts
 from live_tests.compare import records_per_stream as count_records_per_stream
+from live_tests.compare.volatility import NoiseBaseline
 from live_tests.models import ALL_KINDS, Command, ExecutionKey
 from live_tests.reports.evidence import FieldEvidence, record_evidence
 from live_tests.verdicts import EvaluationMode, Outcome, SessionVerdict, decide_session, decide_test
@@ -107,6 +108,7 @@ class ReportContext:
     date: datetime = field(default_factory=lambda: datetime.now(UTC))
     interrupted: bool = False  # Ctrl-C (or SIGTERM) before every test ran
     expected_tests: int | None = None  # tests collected; more than the results when interrupted
+    noise: list[NoiseBaseline] = field(default_factory=list)  # run-time noise set aside, per read command
 
     @property
     def sorted_results(self) -> list[TestResult]:
@@ -153,6 +155,7 @@ def build_report_context(
     date: datetime | None = None,
     interrupted: bool = False,
     expected_tests: int | None = None,
+    noise: Sequence[NoiseBaseline] = (),
 ) -> ReportContext:
     """Fill a ReportContext from duck.db for every command that ran on either version."""
     ran = {
@@ -204,4 +207,5 @@ def build_report_context(
         date=date or datetime.now(UTC),
         interrupted=interrupted,
         expected_tests=expected_tests,
+        noise=list(noise),
     )

@@ -45,6 +45,7 @@ def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
         },
         "message_counts": [_count_json(row) for row in context.message_counts],
         "records_per_stream": [_count_json(row) for row in context.records_per_stream],
+        "noise": [n.to_dict() for n in context.noise],
         "http_capture": context.http_capture,
         "http_traffic": {
             version: None if t is None else {**vars(t), "top_endpoints": [list(e) for e in t.top_endpoints]}

@@ -16,6 +16,7 @@ A path that is equal in both control runs and not stamped with "now" is never vo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,18 @@ _IN_WINDOW = f"""CASE WHEN json_type(v) = 'VARCHAR'
                       WHEN json_type(v) IN ('UBIGINT', 'BIGINT', 'HUGEINT', 'DOUBLE')
                       THEN v::DOUBLE BETWEEN lo AND hi OR v::DOUBLE BETWEEN lo * 1000 AND hi * 1000
                       ELSE FALSE END"""
+
+
+@dataclass(frozen=True)
+class NoiseBaseline:
+    """The run-time noise found for one command's control: what the report lists as set aside."""
+
+    command: str
+    how: str  # how it was looked for, e.g. "control run twice"
+    volatile: list[IgnoredPath]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "how": self.how, "volatile": [p.to_dict() for p in self.volatile]}
 
 
 def find_volatile_paths(
