@@ -1,11 +1,13 @@
-"""The regression suite's pytest wiring: options, the session's lazy executions, report and scrub.
+"""The regression suite's pytest wiring: the plugin (options, session start and end), the tests' fixtures.
 
     pytest regression_tests --connector-image=airbyte/source-faker --control-version=6.2.38 \\
         --target-version=7.2.1 --config-path=config.json --catalog-path=configured_catalog.json
 
-At the end of the session: report.html / report.md / report.json are written into the session
-folder, the secrets of the config are masked in every file of it (duck.db included), and the
-folder's path is printed.
+The session's start and end live in `plugin.py` (the `pytest11` entry point `live_tests`, so that
+`pytest --pyargs live_tests.regression_tests` works for a pip user); here the plugin is registered
+when the entry point did not load it, and activated: collecting the suite means running it. At the
+end of the session report.html / report.md / report.json are written into the session folder, the
+secrets of the config are masked in every file of it (duck.db included), and the folder's path is printed.
 """
 
 from __future__ import annotations
@@ -14,38 +16,21 @@ from collections.abc import Generator
 
 import pytest
 
-from live_tests.docker_engine import EngineError
 from live_tests.models import Command
-from live_tests.regression_tests.options import add_pytest_options, option_values
-from live_tests.regression_tests.outcomes import RESULTS_KEY, SESSION_KEY, Judge, record_report
+from live_tests.regression_tests import plugin
+from live_tests.regression_tests.outcomes import SESSION_KEY, Judge, record_report
 from live_tests.regression_tests.runs import CheckRun, DiscoverRun, ReadRun, SpecRun
 from live_tests.regression_tests.session import ExecutionPair, RegressionSession
-from live_tests.regression_tests.settings import parse_settings
-from live_tests.regression_tests.wrap_up import SUMMARY_KEY, finish_session, terminal_lines
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_pytest_options(parser)
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Installed, the entry point loaded the plugin already; from a bare checkout it is registered here.
+    if not pluginmanager.is_registered(plugin) and not pluginmanager.is_blocked(plugin.PLUGIN_NAME):
+        pluginmanager.register(plugin, plugin.PLUGIN_NAME)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "diagnostic: in --test-evaluation-mode=diagnostic the test's findings are reported, not failed on",
-    )
-    if config.option.help or getattr(config.option, "version", False):
-        return
-    config.stash[SESSION_KEY] = RegressionSession(parse_settings(option_values(config)))
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    regression = session.config.stash.get(SESSION_KEY, None)
-    if regression is None or session.config.option.collectonly:
-        return
-    try:
-        regression.start()
-    except EngineError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    plugin.activate(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -59,28 +44,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, None, None]:
     outcome = yield
     record_report(item, outcome.get_result(), call)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    regression = session.config.stash.get(SESSION_KEY, None)
-    if regression is None or not regression.started:
-        return
-    results = list(session.config.stash.get(RESULTS_KEY, {}).values())
-    session.config.stash[SUMMARY_KEY] = finish_session(
-        regression,
-        results,
-        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
-        expected_tests=session.testscollected,
-    )
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    summary = terminalreporter.config.stash.get(SUMMARY_KEY, None)
-    if summary is None:
-        return
-    terminalreporter.write_sep("-", "live-tests")
-    for line in terminal_lines(summary):
-        terminalreporter.write_line(line)
 
 
 # --- fixtures: a test is `judge(<run>.<comparison>())` ------------------------------------------

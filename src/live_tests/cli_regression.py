@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from live_tests.regression_tests.options import as_arguments, click_options
-
-
-def suite_dir() -> Path:
-    """Where the installed suite lives (the package `live_tests.regression_tests`)."""
-    import live_tests.regression_tests
-
-    return Path(live_tests.regression_tests.__file__).resolve().parent
+from live_tests.regression_tests.plugin import suite_dir
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
