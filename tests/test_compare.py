@@ -577,3 +577,13 @@ def test_http_traffic_from_http_flows(tmp_path: Path) -> None:
     assert traffic.top_endpoints[0] == ("GET api.x/users", 2)
     read_only = http_traffic(con, "src", "1.0", "read")
     assert read_only is not None and read_only.requests == 3
+
+
+def test_records_count_lower_is_breaking_higher_is_a_change(session: SessionBuilder) -> None:
+    control = session.load("1.0.0", "read", [record("events", {"n": i}) for i in range(5)])
+    fewer = session.load("2.0.0", "read", [record("events", {"n": i}) for i in range(4)])
+    more = session.load("3.0.0", "read", [record("events", {"n": i}) for i in range(6)])
+    con = session.connect()
+    for target, severity, counts in ((fewer, Severity.BREAKING, (5, 4)), (more, Severity.CHANGE, (5, 6))):
+        (count,) = compare_records(con, control, target).of_kind("record_count_changed")
+        assert (count.severity, count.control, count.target) == (severity, *counts)

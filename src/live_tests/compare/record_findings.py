@@ -46,9 +46,11 @@ def stream_findings(diff: StreamRecordsDiff) -> list[Finding]:
         ]  # fmt: skip
     findings = []
     if diff.control_count != diff.target_count:
+        # Fewer records is data lost; more is listed (the suite judges it as added).
+        fewer = diff.target_count < diff.control_count
         findings.append(
             Finding(
-                "record_count_changed", Severity.CHANGE,
+                "record_count_changed", Severity.BREAKING if fewer else Severity.CHANGE,
                 f"`{s}`: record count {diff.control_count} -> {diff.target_count}",
                 stream=s, control=diff.control_count, target=diff.target_count,
             )
