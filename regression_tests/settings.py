@@ -6,10 +6,7 @@ problem with the options is a `pytest.UsageError`: one line saying what to fix.
 
 from __future__ import annotations
 
-import re
-import secrets
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +23,11 @@ from live_tests.regression_tests.accepted import AcceptedDiffs
 from live_tests.regression_tests.options import DEFAULT_TIMEOUT_S
 from live_tests.regression_tests.session_lock import in_use_error, lock_holder
 from live_tests.reports import EvaluationMode
+from live_tests.run_ids import RUN_ID, default_run_id
 
 if TYPE_CHECKING:
     from live_tests.compare.ignores import IgnoredPath
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CATALOG_FILE = "configured_catalog.json"
 
 
@@ -83,11 +80,6 @@ class SuiteSettings:
         return f"'{command.value}' needs {' and '.join(missing)}" if missing else None
 
 
-def default_run_id() -> str:
-    """The Unix time and a random suffix: two sessions started in the same second get two folders."""
-    return f"{int(time.time())}-{secrets.token_hex(3)}"
-
-
 def _option(values: Mapping[str, Any], name: str) -> Any:
     """The value of `--name` (or of a dest, `live_tests_streams`)."""
     return values.get(name.removeprefix("--").replace("-", "_"))
@@ -125,7 +117,7 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
         )
 
     run_id = _option(values, "--run-id") or default_run_id()
-    if not _RUN_ID.match(run_id):
+    if not RUN_ID.match(run_id):
         raise pytest.UsageError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     session_dir = _path(_option(values, "--session-dir")) or Path(tempfile.gettempdir()) / "live-tests" / (
         f"session_{run_id}"

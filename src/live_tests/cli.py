@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
@@ -17,15 +15,17 @@ import duckdb
 from live_tests.cli_regression import regression
 from live_tests.connector_inputs import connector_inputs
 from live_tests.console import console, live_progress, summary_console, summary_table
+from live_tests.debug_secrets import debug_masking
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
 from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
 from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
+from live_tests.run_ids import RUN_ID, default_run_id
+from live_tests.secrets import SecretMasker
 from live_tests.store.session_db import SessionDatabase
 
 DEFAULT_OUTPUT_DIR = Path("live_tests_debug_reports")
 DEFAULT_TIMEOUT_S = 3600.0
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -57,7 +57,7 @@ def cli() -> None:
 @click.option("--catalog-path", type=click.Path(path_type=Path), help="Configured catalog JSON (read).")
 @click.option("--state-path", type=click.Path(path_type=Path), help="State JSON (read-with-state).")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=DEFAULT_OUTPUT_DIR, show_default=True)
-@click.option("--run-id", help="Name of this run's folder (default: the current Unix time).")
+@click.option("--run-id", help="Name of this run's folder (default: the Unix time and a random suffix).")
 @click.option(
     "--timeout", type=float, default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds before a connector is killed."
 )
@@ -95,6 +95,12 @@ def cli() -> None:
     help="Fault the proxy injects on every image alike, repeatable: latency=MS, status=429[:retry-after=S][:every=N],"
     " status=500|503[:every=N], reset[:every=N], truncate[:every=N], invalid-json[:every=N].",
 )
+@click.option(
+    "--mask-secrets/--no-mask-secrets",
+    default=None,
+    help="Mask the config's secrets in every artifact and duck.db after the run. Default: on when the"
+    " connector's spec marks secrets (airbyte_secret); --mask-secrets also masks secret-looking property names.",
+)
 def debug(
     command: str,
     images: tuple[str, ...],
@@ -111,15 +117,16 @@ def debug(
     http_cache: bool,
     http_replay: Path | None,
     http_faults: tuple[str, ...],
+    mask_secrets: bool | None,
 ) -> None:
     """Run COMMAND on one or more connector images and keep everything they print.
 
     Artifacts: OUTPUT_DIR/RUN_ID/<connector>/<command>/<version>/ and OUTPUT_DIR/RUN_ID/duck.db.
     """
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    run_id = run_id or str(int(time.time()))
+    run_id = run_id or default_run_id()
     try:
-        if not _RUN_ID.match(run_id):
+        if not RUN_ID.match(run_id):
             raise InputError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
         if timeout <= 0:
             raise InputError("--timeout must be a positive number of seconds")
@@ -138,6 +145,7 @@ def debug(
         client = connect()
         for connector in connectors:
             ensure_image(client, connector.reference)
+        masking = debug_masking(client, mask_secrets, config_path, connectors, run_id)
         if proxy.enabled:
             from live_tests.images import ImageBuildError, ensure_base_image, ensure_proxy_image
 
@@ -174,9 +182,12 @@ def debug(
                 client, db, executions, max_parallel=max_parallel, on_progress=progress, proxy=proxy
             )
     except KeyboardInterrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the scrub must not be cut short
+        console.print(masking.summary(masking.scrub(run_dir)), markup=False, highlight=False)
         console.print(f"[red]Interrupted[/]: containers removed; partial artifacts kept in {run_dir}")
         sys.exit(130)
-    _print_outcome(results, run_dir)
+    _print_outcome(results, run_dir, masking.masker)
+    console.print(masking.summary(masking.scrub(run_dir)), markup=False, highlight=False)
     if not proxy.enabled:
         console.print("HTTP capture: off (--disable-proxy); no http_dump.* artifacts")
     if not all(result.success for result in results):
@@ -195,14 +206,14 @@ def _check_distinct(connectors: list[ConnectorImage]) -> None:
         seen[key] = connector.reference
 
 
-def _print_outcome(results: list[ExecutionResult], run_dir: Path) -> None:
+def _print_outcome(results: list[ExecutionResult], run_dir: Path, masker: SecretMasker) -> None:
     summary_console.print(summary_table(results))
     for result in results:
         if not result.success:
             connector, version, command = result.inputs.key
             console.print(f"[red]{connector}:{version} {command} {result.failure_reason}[/]")
             if result.stderr_tail.strip():
-                tail = "\n".join(result.stderr_tail.splitlines()[-10:])
+                tail = masker.mask_text("\n".join(result.stderr_tail.splitlines()[-10:]))
                 console.print(f"stderr (last lines):\n{tail}", style="dim", markup=False, highlight=False)
     console.print(f"Artifacts: {run_dir}/  (session database: {run_dir / 'duck.db'})")
 
