@@ -29,6 +29,7 @@ def main() -> None:
     for namespace, name in config.get("streams", []):
         for i in range(config.get("records", 3)):
             out.write(record(name, namespace, {"id": i, "stream": name}))
+    out.flush()  # printed before whatever comes next kills it
     if config.get("pause_seconds"):
         out.write(record("paused", None, {"id": 0}))
         out.flush()
