@@ -17,6 +17,7 @@ from live_tests.connector_inputs import connector_inputs
 from live_tests.console import console, live_progress, summary_console, summary_table
 from live_tests.debug_secrets import debug_masking
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
+from live_tests.limits import parse_limits
 from live_tests.models import Command, ConnectorImage, ExecutionInputs, ExecutionResult, InputError
 from live_tests.pipeline import DEFAULT_MAX_PARALLEL, run_executions
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
@@ -96,6 +97,12 @@ def cli() -> None:
     " status=500|503[:every=N], reset[:every=N], truncate[:every=N], invalid-json[:every=N].",
 )
 @click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Memory limit of each connector container, e.g. 512m or 2g; going over it is reported as out of memory.",
+)
+@click.option("--cpus", metavar="N", help="CPUs each connector container may use, e.g. 1.5 (as docker run --cpus).")
+@click.option(
     "--mask-secrets/--no-mask-secrets",
     default=None,
     help="Mask the config's secrets in every artifact and duck.db after the run. Default: on when the"
@@ -117,6 +124,8 @@ def debug(
     http_cache: bool,
     http_replay: Path | None,
     http_faults: tuple[str, ...],
+    memory_limit: str | None,
+    cpus: str | None,
     mask_secrets: bool | None,
 ) -> None:
     """Run COMMAND on one or more connector images and keep everything they print.
@@ -130,6 +139,7 @@ def debug(
             raise InputError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
         if timeout <= 0:
             raise InputError("--timeout must be a positive number of seconds")
+        limits = parse_limits(memory_limit, cpus)
         cmd = Command(command)
         inputs = connector_inputs(cmd, config_path, catalog_path, state_path)
         connectors = [ConnectorImage.parse(image) for image in images]
@@ -167,6 +177,7 @@ def debug(
             artifacts_dir=run_dir / connector.name / cmd.value / connector.version,
             run_id=run_id,
             timeout_s=timeout,
+            limits=limits,
         )
         for connector in connectors
     ]
@@ -210,6 +221,8 @@ def _print_outcome(results: list[ExecutionResult], run_dir: Path, masker: Secret
     summary_console.print(summary_table(results))
     for result in results:
         if not result.success:
+        for warning in result.warnings:
+            console.print(f"[yellow]{result.inputs.key}: warning: {warning}[/]", highlight=False)
             connector, version, command = result.inputs.key
             console.print(f"[red]{connector}:{version} {command} {result.failure_reason}[/]")
             if result.stderr_tail.strip():
