@@ -75,11 +75,10 @@ class RequestParts:
             diffs.append(f"body ({len(self.body)} bytes, recorded {len(recorded.body)} bytes)")
         return diffs
 
-    def distance(self, recorded: RequestParts) -> tuple[int, int]:
-        """Method, host and path weigh most, then each differing parameter; ties: the shorter URL."""
+    def distance(self, recorded: RequestParts) -> int:
+        """Method and host weigh most, then path, body and each differing parameter; ties: first recorded."""
         weights = {"method": 100, "host": 100, "path": 50, "body": 2}
-        score = sum(weights.get(d.split(" ", 1)[0], 1) for d in self.differences(recorded))
-        return score, len(recorded.url)
+        return sum(weights.get(d.split(" ", 1)[0], 1) for d in self.differences(recorded))
 
 
 def _multi(params: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:

@@ -110,6 +110,14 @@ SUITE_OPTIONS: tuple[SuiteOption, ...] = (
     ),
     SuiteOption("--disable-proxy", "No mitmproxy: no HTTP capture.", Kind.FLAG, default=False),
     SuiteOption(
+        "--http-fault",
+        "HTTP fault the proxy injects into every execution alike, repeatable: latency=MS,"
+        " status=429[:retry-after=S][:every=N], status=500|503[:every=N], reset[:every=N], truncate[:every=N],"
+        " invalid-json[:every=N] (see the README).",
+        repeatable=True,
+        metavar="SCENARIO",
+    ),
+    SuiteOption(
         "--proxy-option",
         "mitmproxy option for every execution's proxy, repeatable, e.g. map_remote='|https://a|http://b'.",
         repeatable=True,

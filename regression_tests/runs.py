@@ -20,6 +20,7 @@ from live_tests.compare import (
     CatalogComparison,
     SpecComparison,
     compare_catalogs,
+    compare_http_calls,
     compare_inferred_schemas,
     compare_spec,
     compare_states,
@@ -178,6 +179,13 @@ class ReadRun(CommandRun):
     def traces(self) -> Comparison:
         control, target = self.both()
         return compare_traces(self.session.query(), control, target)
+
+    def http_calls(self) -> Comparison:
+        """What each side asked of the APIs, endpoint by endpoint; calls per record from their record counts."""
+        control, target = self.both()
+        records = {"control": sum(self.pair.control.records_per_stream.values()),
+                   "target": sum(self.pair.target.records_per_stream.values())}  # fmt: skip
+        return compare_http_calls(self.session.query(), control, target, records=records)
 
     def record_schemas(self) -> Validation:
         target = self.target()

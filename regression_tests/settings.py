@@ -170,6 +170,7 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
             disable_proxy=bool(_option(values, "--disable-proxy")),
             proxy_options=_option(values, "--proxy-option") or [],
             http_cache=bool(_option(values, "--http-cache")),
+            http_faults=_option(values, "--http-fault") or [],
         )
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -19,6 +19,7 @@ from live_tests.compare import records_per_stream as count_records_per_stream
 from live_tests.compare.volatility import NoiseBaseline
 from live_tests.models import ALL_KINDS, Command, ExecutionKey
 from live_tests.reports.evidence import FieldEvidence, record_evidence
+from live_tests.reports.http_section import HttpCommandSection, http_sections
 from live_tests.verdicts import EvaluationMode, Outcome, SessionVerdict, decide_session, decide_test
 
 # Commands whose records are counted per stream.
@@ -103,6 +104,7 @@ class ReportContext:
     # version -> traffic; None: no traffic table in duck.db (not captured)
     http_traffic: dict[str, HttpTraffic | None] = field(default_factory=dict)
     http_capture: bool = True
+    http_calls: list[HttpCommandSection] = field(default_factory=list)  # per command, control vs target
     pr_url: str | None = None
     evaluation_mode: EvaluationMode = EvaluationMode.STRICT
     date: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -202,6 +204,7 @@ def build_report_context(
         records_per_stream=per_stream,
         http_traffic=traffic,
         http_capture=http_capture,
+        http_calls=http_sections(con, connector, control_version, target_version, commands),
         pr_url=pr_url,
         evaluation_mode=EvaluationMode(evaluation_mode),
         date=date or datetime.now(UTC),

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from live_tests.reports.context import ReportContext, TestResult
 from live_tests.reports.evidence import FieldEvidence, highlight
+from live_tests.reports.http_section import http_view
 from live_tests.reports.report_json import link, report_json
 from live_tests.verdicts import Outcome
 
@@ -88,6 +89,7 @@ def _view(out_dir: Path, context: ReportContext) -> dict[str, Any]:
         "results": results,
         "counts": context.outcome_counts,
         "Outcome": Outcome,
+        "http": http_view(context.http_calls, lambda path: link(out_dir, path)),
         "css": _load_template("report.css"),
         "date": context.date.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
     }

@@ -199,6 +199,7 @@ def debug(
         sys.exit(130)
     _print_outcome(results, run_dir, masking.masker)
     console.print(masking.summary(masking.scrub(run_dir)), markup=False, highlight=False)
+    _print_replay(results, run_dir / "duck.db")
     if not proxy.enabled:
         console.print("HTTP capture: off (--disable-proxy); no http_dump.* artifacts")
     if not all(result.success for result in results):
@@ -229,6 +230,28 @@ def _print_outcome(results: list[ExecutionResult], run_dir: Path, masker: Secret
                 tail = masker.mask_text("\n".join(result.stderr_tail.splitlines()[-10:]))
                 console.print(f"stderr (last lines):\n{tail}", style="dim", markup=False, highlight=False)
     console.print(f"Artifacts: {run_dir}/  (session database: {run_dir / 'duck.db'})")
+
+
+def _print_replay(results: list[ExecutionResult], db_path: Path) -> None:
+    """In cache and replay modes: how each execution's requests were answered, and the near misses."""
+    from live_tests.compare.http_replay import REPLAYING_MODES, replay_counts
+
+    replaying = [r for r in results if r.http is not None and r.http.mode in REPLAYING_MODES]
+    if not replaying or not db_path.exists():
+        return
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        for result in replaying:
+            counts = replay_counts(con, result.inputs.key, result.inputs.artifacts_dir)
+            if counts is None:
+                continue
+            connector, version, command = result.inputs.key
+            style = "yellow" if counts.unmatched or counts.live or counts.left_out_streamed else "green"
+            line = f"HTTP {counts.mode} {connector}:{version} {command}: {counts.summary()}"
+            console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+            for miss in counts.near_misses:
+                how = "unmatched" if counts.mode == "replay" else "live"
+                text = f"  {how}: {miss.request} - {miss.closest or 'nothing recorded'}"
+                console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @cli.command()
