@@ -125,7 +125,8 @@ def changed(pokeapi_images, fake_pokeapi, inputs, tmp_path_factory) -> SuiteRun:
 
 def all_findings(run: SuiteRun) -> set[tuple[str, str, str | None, str | None]]:
     """(test, kind, stream, path) of every finding in every findings.json the report links to."""
-    return {(t["name"], f["kind"], f["stream"], f["path"]) for t in run.report["tests"] for f in run.findings(t["name"])}
+    tests = [t["name"] for t in run.report["tests"]]
+    return {(test, f["kind"], f["stream"], f["path"]) for test in tests for f in run.findings(test)}
 
 
 def notes(run: SuiteRun, test: str) -> set[str]:
