@@ -247,3 +247,61 @@ def test_unreadable_http_flows_roll_the_messages_back_and_keep_the_execution_row
     assert output.message_counts == {"records": 5}  # the artifacts are complete
     assert result.error is not None and result.error.startswith("could not load the messages into")
     assert not result.success
+
+
+def test_streams_whose_file_names_collide_get_files_of_their_own(tmp_path: Path, small_segments: None) -> None:
+    keys = [("a/b", None), ("a_b", None), ("s", "ns"), ("ns.s", None), ("x" * 300, None)]
+    data = b"".join(record(stream, i, namespace=ns) for i in range(40) for stream, ns in keys)  # interleaved
+    result = assert_same_as_reference(tmp_path, data, refiled=False, seed=4)
+    per_stream = tmp_path / "fast" / "airbyte_messages" / "records_per_stream"
+    manifest = orjson.loads((per_stream / message_writer.MANIFEST).read_bytes())
+    assert manifest == orjson.loads(
+        (tmp_path / "slow" / "airbyte_messages" / "records_per_stream" / "manifest.json").read_bytes()
+    )
+    assert {(entry["stream"], entry["namespace"]): entry["count"] for entry in manifest.values()} == dict.fromkeys(
+        keys, 40
+    )
+    assert {"a_b.jsonl", "ns.s.jsonl"} <= set(manifest)
+    assert result.records_per_stream == {name.removesuffix(".jsonl"): 40 for name in manifest}
+    for name, entry in manifest.items():
+        lines = [orjson.loads(x)["record"] for x in (per_stream / name).read_bytes().splitlines()]
+        assert {(r["stream"], r.get("namespace")) for r in lines} == {(entry["stream"], entry["namespace"])}
+        assert len(name.encode()) <= 255
+
+
+def test_a_line_over_the_cap_is_kept_truncated_and_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(message_writer, "MAX_LINE_BYTES", 3 * 2**20)
+    monkeypatch.setattr(message_writer, "TRUNCATED_LINE_BYTES", 1000)
+    long_record = record("big", 1).replace(b'"n1"', b'"' + b"x" * (5 * 2**20) + b'"')
+    data = b"".join([record("big", 0), long_record, record("big", 2)])
+    result = assert_same_as_reference(tmp_path, data, refiled=False)
+    assert result.records_per_stream == {"big": 2}
+    assert result.warnings == (
+        "line 2 of stdout is 5 MB, over the 3 MB cap (LIVE_TESTS_MAX_LINE_MB): not loaded as a message;"
+        " invalid_lines keeps its first 0 MB, stdout.log all of it",
+    )
+    [invalid] = (tmp_path / "fast" / "airbyte_messages" / "invalid_lines.jsonl").read_bytes().splitlines()
+    entry = orjson.loads(invalid)
+    assert entry == {
+        "line_number": 2,
+        "text": long_record[:1000].decode(),
+        "truncated_from_bytes": len(long_record) - 1,
+    }
+    with duckdb.connect(str(tmp_path / "duck.db"), read_only=True) as con:
+        assert con.execute("SELECT truncated_from_bytes FROM invalid_lines WHERE version = 'fast'").fetchall() == [
+            (len(long_record) - 1,)
+        ]
+
+
+def test_flush_puts_on_disk_what_was_fed_since_the_last_flush(tmp_path: Path) -> None:
+    """`feed` flushes at most once a second; the runner's flusher calls `flush` when stdout is silent."""
+    writer = MessageWriter(tmp_path)
+    writer.feed(record("users", 0))  # the first feed flushes
+    writer.feed(record("users", 1) + LOG[:10])  # within the second: buffered
+    records = tmp_path / "airbyte_messages" / "records.jsonl"
+    assert records.read_bytes() == record("users", 0)
+    writer.flush()
+    assert records.read_bytes() == record("users", 0) + record("users", 1)
+    assert (tmp_path / "stdout.log").read_bytes() == record("users", 0) + record("users", 1) + LOG[:10]
+    writer.close()
+    writer.flush()  # after close (the flusher may be a moment late): no error
