@@ -208,7 +208,14 @@ def test_demo_session_folder_layout(demo_strict: SuiteRun) -> None:
             artifacts = session / "command_execution_artifacts" / "source-demo" / command / version
             assert (artifacts / "stdout.log").is_file() and (artifacts / "airbyte_messages").is_dir(), artifacts
     records = session / "command_execution_artifacts/source-demo/read/2.0.0/airbyte_messages/records_per_stream"
-    assert sorted(p.name for p in records.iterdir()) == ["customers.jsonl", "events.jsonl", "orders.jsonl"]
+    assert sorted(p.name for p in records.iterdir()) == [
+        "customers.jsonl",
+        "events.jsonl",
+        "manifest.json",
+        "orders.jsonl",
+    ]
+    # Each read also ran the control a second time, the noise baseline.
+    assert (session / "command_execution_artifacts/source-demo/read/1.0.0+rerun/stdout.log").is_file()
     # A folder per test with differences (failed, or passed with findings), named after the test.
     folders = sorted(p.name for p in session.iterdir() if p.is_dir() and p.name.startswith("test_"))
     expected = sorted(name.replace("[", "_").rstrip("]") for name in DEMO_FINDINGS)
