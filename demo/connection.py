@@ -29,6 +29,7 @@ class DemoConfig:
     hang_seconds: float = 0.0
     print_garbage: bool = False
     huge_record_mb: float = 0.0
+    echo_secret: bool = False
 
 
 def connection_specification(behaviour: VersionBehaviour) -> dict[str, Any]:
@@ -94,6 +95,12 @@ def connection_specification(behaviour: VersionBehaviour) -> dict[str, Any]:
             "description": "Emit one extra `events` record whose `payload` is this many MiB long.",
             "minimum": 0,
         },
+        "echo_secret": {
+            "type": "boolean",
+            "title": "Echo secret (testing)",
+            "description": "Print `api_key` as a careless connector would: in a stream name, records, a state,"
+            " an error trace and stderr; JSON inside JSON, base64, lowercase %xx.",
+        },
     }
     if behaviour.page_size_in_spec:
         properties["page_size"] = {
@@ -156,6 +163,9 @@ def parse_config(raw: Any, behaviour: VersionBehaviour) -> DemoConfig:
     print_garbage = raw.get("print_garbage", False)
     if not isinstance(print_garbage, bool):
         raise ConfigError(f"'print_garbage' must be true or false, got {print_garbage!r}")
+    echo_secret = raw.get("echo_secret", False)
+    if not isinstance(echo_secret, bool):
+        raise ConfigError(f"'echo_secret' must be true or false, got {echo_secret!r}")
     page_size = None
     if behaviour.page_size_in_spec:
         page_size = _integer(raw, "page_size", behaviour.default_page_size, 1)
@@ -171,6 +181,7 @@ def parse_config(raw: Any, behaviour: VersionBehaviour) -> DemoConfig:
         hang_seconds=_number(raw, "hang_seconds"),
         print_garbage=print_garbage,
         huge_record_mb=_number(raw, "huge_record_mb"),
+        echo_secret=echo_secret,
     )
 
 

@@ -13,12 +13,14 @@ records included, is identical for the same config.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import signal
 import sys
 import time
 import traceback
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -190,9 +192,23 @@ class _Reader:
         size = int(self.config.huge_record_mb * 1024 * 1024)
         return {"event_type": "huge", "customer_id": 0, "ts": self.config.params.start_date, "payload": "x" * size}
 
+    def echo_secret(self, secret: str) -> None:
+        """The `echo_secret` knob: the key in every shape a careless connector prints it (hostile tests)."""
+        nested = json.dumps({"request": json.dumps({"api_key": secret})})  # JSON in a JSON string
+        stream = f"echo-{secret}"
+        self.out.log("INFO", f"using key {secret}; request {nested}")
+        encoded = {"base64": base64.b64encode(secret.encode()).decode(), "url": urllib.parse.quote(secret, safe="")}
+        self.out.record(stream, {"id": 1, "nested": nested, **encoded, "url": encoded["url"].lower()})
+        self.out.state(stream, {"cursor": nested})
+        trace = f"Traceback (most recent call last):\n  request={nested}\nAuthError: key {secret!r} rejected"
+        self.out.error(f"key {secret} rejected, retried", nested, "transient_error", trace)
+        print(f"demo source: key {secret} in {nested}", file=sys.stderr)
+
     def run(self, configured_catalog: Any, states: dict[str, dict[str, Any]]) -> None:
         mode = f"HTTP mode ({self.config.api_url})" if self.api else "local mode"
         self.out.log("INFO", f"Starting read with the demo source {self.behaviour.version} in {mode}")
+        if self.config.echo_secret and self.config.api_key:
+            self.echo_secret(self.config.api_key)
         if self.api and self.behaviour.fetches_shop_metadata:
             shop = self.api.get("/shop")
             self.out.log("INFO", f"Shop: {shop.get('name')} ({shop.get('currency')})")

@@ -1,16 +1,16 @@
 """Mask connector secrets in everything a run wrote: artifacts, logs, HTTP dumps, reports, duck.db.
 
 Secrets are the config values at properties the spec marks `airbyte_secret`. They are searched in
-every form they take in files (`encoded_forms`): raw; JSON-escaped up to `JSON_ESCAPE_DEPTH` times
-(a JSON string holding JSON holding the secret), ASCII-escaped or not; HTML-escaped; URL-encoded
-with upper- or lowercase %xx; base64 (standard and URL-safe, at every byte alignment); Python
-repr; and as a file name. Text files get a fixed mask (it hides the length too); file and folder
-names holding a secret are renamed. `.mitm` dumps are tnetstrings, whose length prefixes would
-break if a value changed size, so there each secret is replaced by as many `*` as it has bytes:
-the dump stays readable by mitmproxy. Secrets inside compressed bodies (gzip, brotli), or base64
-of a longer value at an alignment shorter than `MIN_BASE64_LENGTH`, are not found by a byte
-search. duck.db: VARCHAR and JSON columns are rewritten with `replace`, then the database is
-copied into a fresh file, so that no freed block of the old one still holds a secret.
+every form they take in files (`encoded_forms`), as UTF-8 and latin-1 bytes: raw; JSON-escaped up to
+`JSON_ESCAPE_DEPTH` times (a JSON string holding JSON holding the secret), ASCII-escaped or not;
+HTML-escaped; URL-encoded with upper- or lowercase %xx; base64 (standard and URL-safe, at every byte
+alignment); Python repr; and as a file name. Text files get a fixed mask (it hides the length too);
+file and folder names holding a secret are renamed. `.mitm` dumps are tnetstrings, whose length
+prefixes would break if a value changed size, so there each secret is replaced by as many `*` as it
+has bytes: the dump stays readable by mitmproxy. Secrets inside compressed bodies (gzip, brotli), or
+base64 of a longer value at an alignment shorter than `MIN_BASE64_LENGTH`, are not found by a byte
+search. duck.db: VARCHAR and JSON columns are rewritten with `replace`, then the database is copied
+into a fresh file, so that no freed block of the old one still holds a secret.
 """
 
 from __future__ import annotations
@@ -199,10 +199,24 @@ def _base64_forms(secret: str) -> set[str]:
     return forms
 
 
+def _latin1_as_read(secret: str) -> str | None:
+    """The secret's latin-1 bytes as UTF-8 text with surrogate escapes (how mitmproxy's HAR keeps a
+    header sent in latin-1); None when latin-1 and UTF-8 agree or it has no latin-1 form."""
+    try:
+        data = secret.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    text = data.decode("utf-8", "surrogateescape")
+    return None if text == secret else text
+
+
 def encoded_forms(secret: str) -> list[str]:
     """How a secret can appear in files: raw, JSON-escaped at any depth, HTML-escaped, URL-encoded,
     base64, repr'd, sanitised as a file name."""
     forms = json_forms(secret)
+    latin1 = _latin1_as_read(secret)
+    if latin1 is not None:  # e.g. an HTTP header: sent as latin-1, read back with surrogates
+        forms += [form for form in json_forms(latin1, depth=2) if form != latin1]
     for text in list(forms):
         forms += sorted(_html_escaped(text))
     for text in json_forms(secret, depth=1):
@@ -210,6 +224,14 @@ def encoded_forms(secret: str) -> list[str]:
     forms += sorted(_base64_forms(secret))
     forms += [repr(secret)[1:-1], _UNSAFE_FILENAME.sub("_", secret)]
     return list(dict.fromkeys(forms))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: only its escaped forms can be in a file
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -232,15 +254,18 @@ class SecretMasker:
     @functools.cached_property
     def needles(self) -> list[str]:
         """Every form of every secret, longest first (so a form containing another goes first)."""
-        forms = {form for secret in self.secrets for form in encoded_forms(secret) if form}
+        forms = {form for secret in self.secrets for form in encoded_forms(secret) if form and _utf8(form)}
         return sorted(forms, key=lambda f: (-len(f), f))
 
     def byte_replacements(self, same_length: bool = False) -> list[tuple[bytes, bytes]]:
-        pairs = []
+        """Each needle in UTF-8 and, where it differs, latin-1 (HTTP headers in .mitm dumps); longest first."""
+        raws = set()
         for needle in self.needles:
-            raw = needle.encode("utf-8")
-            pairs.append((raw, b"*" * len(raw) if same_length else self.mask.encode()))
-        return pairs
+            raws.add(needle.encode("utf-8"))
+            with contextlib.suppress(UnicodeEncodeError):
+                raws.add(needle.encode("latin-1"))
+        ordered = sorted(raws, key=lambda r: (-len(r), r))
+        return [(raw, b"*" * len(raw) if same_length else self.mask.encode()) for raw in ordered]
 
     def mask_text(self, text: str) -> str:
         for needle in self.needles:
