@@ -18,7 +18,7 @@ import docker
 import duckdb
 import pytest
 
-from live_tests.store.message_writer import MANIFEST
+from live_tests.store.stream_files import MANIFEST
 from tests.conftest import DEMO_DIR, REPO, leftovers, read_jsonl, run_cli
 from tests.test_regression_suite import demo_args, run_suite
 

@@ -26,6 +26,7 @@ from live_tests.models import (
 from live_tests.store.execution_store import ExecutionStore
 from live_tests.store.message_writer import SEGMENTS_DIR, MessageWriter
 from live_tests.store.session_db import SCHEMA, SessionDatabase
+from live_tests.store.stream_files import MANIFEST
 
 
 def line(message: dict) -> bytes:
@@ -254,7 +255,7 @@ def test_streams_whose_file_names_collide_get_files_of_their_own(tmp_path: Path,
     data = b"".join(record(stream, i, namespace=ns) for i in range(40) for stream, ns in keys)  # interleaved
     result = assert_same_as_reference(tmp_path, data, refiled=False, seed=4)
     per_stream = tmp_path / "fast" / "airbyte_messages" / "records_per_stream"
-    manifest = orjson.loads((per_stream / message_writer.MANIFEST).read_bytes())
+    manifest = orjson.loads((per_stream / MANIFEST).read_bytes())
     assert manifest == orjson.loads(
         (tmp_path / "slow" / "airbyte_messages" / "records_per_stream" / "manifest.json").read_bytes()
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from live_tests.compare.diff import Comparison, dumps_line, short
-from live_tests.store.message_writer import stream_file_name
+from live_tests.store.stream_files import stream_file_name
 
 # stream -> primary key as a list of field paths, each a list of field names (Airbyte's shape:
 # [["id"]], [["account", "id"], ["date"]]). A bare string path means one top-level field.

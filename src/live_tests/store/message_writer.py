@@ -17,7 +17,6 @@ deleted once loaded) so that duck.db can load them while the connector is still 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from live_tests.models import INVALID_KIND, MESSAGE_KINDS, RecordsSegment, StoredOutput
+from live_tests.store.stream_files import StreamFileNames, StreamKey
 
 # Artifacts are flushed at least this often, so a long read can be followed with `tail -f`.
 FLUSH_INTERVAL_S = 1.0
@@ -37,7 +37,6 @@ FLUSH_INTERVAL_S = 1.0
 # connector exits, large enough that the per-statement cost of DuckDB does not matter.
 SEGMENT_BYTES = 16 * 2**20
 SEGMENTS_DIR = ".loading"
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]")
 # The start of a RECORD line up to its stream (and namespace, when it comes first), in the key order
 # Airbyte's CDKs write. Whitespace is allowed as json.dumps writes it.
 _RECORD_PREFIX = re.compile(
@@ -45,29 +44,12 @@ _RECORD_PREFIX = re.compile(
     rb'(?:"namespace"\s*:\s*"[^"\\]*"\s*,\s*)?"stream"\s*:\s*"[^"\\]*"\s*,'
 )
 _NAMESPACE_KEY = b'"namespace"'
-# A stream's file name is at most this long before its hash suffix (file systems allow 255 bytes).
-_MAX_STEM = 100
-MANIFEST = "manifest.json"
 # Lines longer than this are not filed as messages (DuckDB would need several times their size in
 # memory to load them): invalid_lines keeps their first TRUNCATED_LINE_BYTES, stdout.log all of them.
 MAX_LINE_BYTES = int(float(os.environ.get("LIVE_TESTS_MAX_LINE_MB", "256")) * 2**20)
 TRUNCATED_LINE_BYTES = 2**20
 # Blocks of lines larger than this get their longest line measured exactly (see `longest_line`).
 _EXACT_LENGTH_ABOVE = 2**20
-
-StreamKey = tuple[str, str | None]
-
-
-def stream_file_name(stream: str, namespace: str | None, *, hashed: bool = False) -> str:
-    """The stem of a stream's records_per_stream file: the name when it is a safe, short file name,
-    else (or when `hashed`) its sanitised start and a hash of namespace and stream, so that
-    `a/b` and `a_b`, or a 300-character name, get files of their own."""
-    name = f"{namespace}.{stream}" if namespace else stream
-    safe = _UNSAFE_FILENAME.sub("_", name) or "_"
-    if safe == name and len(name) <= _MAX_STEM and not hashed and not name.startswith("."):
-        return name
-    digest = hashlib.sha256(f"{namespace or ''}\0{stream}".encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return f"{safe[:_MAX_STEM]}-{digest}"
 
 
 class _Segments:
@@ -113,8 +95,9 @@ class MessageWriter:
         *,
         write_stdout: bool = True,
         parse_every_line: bool = False,
+        messages_dir: Path | None = None,
     ) -> None:
-        self.messages_dir = artifacts_dir / "airbyte_messages"
+        self.messages_dir = messages_dir or artifacts_dir / "airbyte_messages"
         self.messages_dir.mkdir(parents=True, exist_ok=True)
         self._stdout = open(artifacts_dir / "stdout.log", "wb") if write_stdout else None  # noqa: SIM115
         self._segments = _Segments(artifacts_dir / SEGMENTS_DIR, on_segment) if on_segment else None
@@ -136,8 +119,7 @@ class MessageWriter:
         # Records per stream, keyed by the stream's file stem (unique per stream and namespace).
         self.records_per_stream: Counter[str] = Counter()
         self.records_per_key: Counter[StreamKey] = Counter()
-        self._file_names: dict[StreamKey, str] = {}
-        self._taken_names: set[str] = set()
+        self._file_names = StreamFileNames()
         self.max_line_bytes = MAX_LINE_BYTES
         self.warnings: list[str] = []
         # An over-long line being skipped: its first bytes, and how long it is so far.
@@ -244,19 +226,8 @@ class MessageWriter:
                 os.link(records, own)
             except OSError:  # a file system without hard links
                 shutil.copyfile(records, own)
-        self._write_manifest()
-
-    def _write_manifest(self) -> None:
-        """records_per_stream/manifest.json: file -> stream, namespace and record count."""
-        if not self._file_names:
-            return
-        manifest = {
-            f"{name}.jsonl": {"stream": key[0], "namespace": key[1], "count": self.records_per_key[key]}
-            for key, name in sorted(self._file_names.items(), key=lambda item: item[1])
-        }
-        (self.messages_dir / "records_per_stream" / MANIFEST).write_bytes(
-            orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
-        )
+        if self.records_per_key:
+            self._file_names.write_manifest(self.messages_dir / "records_per_stream", self.records_per_key)
 
     def flush(self) -> None:
         """Push what was written to the files; safe from another thread (the runner's flusher)."""
@@ -366,7 +337,7 @@ class MessageWriter:
             self._stream_files[self._sole_stream] = open(own, "ab")  # noqa: SIM115
             self._sole_stream = None
         for key, (data, lines) in batches.items():
-            self.records_per_stream[self._file_name(key)] += lines
+            self.records_per_stream[self._file_names.stem(key)] += lines
             self.records_per_key[key] += lines
             if key == self._sole_stream:
                 continue
@@ -375,21 +346,10 @@ class MessageWriter:
                 f = self._stream_files[key] = open(self._stream_path(key), "wb")  # noqa: SIM115
             f.write(data)
 
-    def _file_name(self, key: StreamKey) -> str:
-        """The stream's file stem, unique in this execution (hashed when the plain name is taken)."""
-        name = self._file_names.get(key)
-        if name is None:
-            name = stream_file_name(*key)
-            if name in self._taken_names:
-                name = stream_file_name(*key, hashed=True)
-            self._file_names[key] = name
-            self._taken_names.add(name)
-        return name
-
     def _stream_path(self, key: StreamKey) -> Path:
         per_stream_dir = self.messages_dir / "records_per_stream"
         per_stream_dir.mkdir(exist_ok=True)
-        return per_stream_dir / f"{self._file_name(key)}.jsonl"
+        return per_stream_dir / f"{self._file_names.stem(key)}.jsonl"
 
     def _invalid(self, line: bytes, truncated_from: int | None = None) -> None:
         self.counts[INVALID_KIND] += 1
@@ -402,11 +362,19 @@ class MessageWriter:
 
 
 def resplit(artifacts_dir: Path, chunk_bytes: int = 4 * 2**20) -> MessageWriter:
-    """File stdout.log again, parsing every line, in place of what was filed: used when the fast path was wrong."""
-    shutil.rmtree(artifacts_dir / "airbyte_messages", ignore_errors=True)
-    writer = MessageWriter(artifacts_dir, write_stdout=False, parse_every_line=True)
+    """File stdout.log again, parsing every line, in place of what was filed: used when the fast path was wrong.
+
+    The new filing is made beside the first and swapped in once complete: if it fails, the first stays.
+    """
+    final = artifacts_dir / "airbyte_messages"
+    refiling = final.with_name(f"{final.name}.refiling")
+    shutil.rmtree(refiling, ignore_errors=True)
+    writer = MessageWriter(artifacts_dir, write_stdout=False, parse_every_line=True, messages_dir=refiling)
     with open(artifacts_dir / "stdout.log", "rb") as stdout:
         while chunk := stdout.read(chunk_bytes):
             writer.feed(chunk)
     writer.close()
+    shutil.rmtree(final, ignore_errors=True)
+    refiling.rename(final)
+    writer.messages_dir = final
     return writer
