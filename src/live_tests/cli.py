@@ -221,9 +221,9 @@ def _check_distinct(connectors: list[ConnectorImage]) -> None:
 def _print_outcome(results: list[ExecutionResult], run_dir: Path, masker: SecretMasker) -> None:
     summary_console.print(summary_table(results))
     for result in results:
-        if not result.success:
         for warning in result.warnings:
             console.print(f"[yellow]{result.inputs.key}: warning: {warning}[/]", highlight=False)
+        if not result.success:
             connector, version, command = result.inputs.key
             console.print(f"[red]{connector}:{version} {command} {result.failure_reason}[/]")
             if result.stderr_tail.strip():
@@ -331,6 +331,25 @@ def images_connector(requirement: str, tag: str | None, overrides: tuple[str, ..
         requirement,
         lambda client, base: [build_pypi_connector_image(client, package, version, base, tag=tag, overrides=overrides)],
     )
+
+
+DEMO_INPUTS = ("config.json", "config_http.json", "configured_catalog.json", "state.json")
+
+
+@cli.command("demo-inputs")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def demo_inputs(directory: Path) -> None:
+    """Copy the demo connector's config, catalog and state (installed with the package) into DIRECTORY."""
+    from importlib import resources
+
+    directory.mkdir(parents=True, exist_ok=True)
+    demo = resources.files("live_tests.demo")
+    for name in DEMO_INPUTS:
+        target = directory / name
+        if target.exists():
+            fail(f"{target} exists: pick an empty folder", 2)
+        target.write_bytes(demo.joinpath(name).read_bytes())
+        click.echo(target)
 
 
 cli.add_command(regression)
