@@ -89,9 +89,9 @@ class ExecutionStore:
                 delete_execution(self._con, self._inputs.key)
                 insert_message_files(self._con, self._inputs.key, self._inputs.artifacts_dir, writer.longest_line)
             flows = http_flows.insert_http_capture(self._con, self._inputs.key, http) if http is not None else 0
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError) as exc:  # OSError: re-filing stdout.log (disk full, ...)
             self._rollback()
-            reason = str(exc).splitlines()[0]
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
             return writer.output(refiled=refiled, error=f"could not load the messages into {self._db.path}: {reason}")
         return writer.output(refiled=refiled, http_flows=flows)
 
