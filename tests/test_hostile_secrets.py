@@ -186,6 +186,7 @@ def test_sigterm_mid_read_and_a_second_session_in_the_same_folder(
         assert leftovers(docker_client, f"{run_id}-b") == []
         after = {p.relative_to(session).as_posix() for p in session.rglob("*")}
         assert after >= set(before) - {".live-tests.lock"}  # the first session's files untouched
+        time.sleep(11)  # at least one heartbeat while the read hangs
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=120)
@@ -203,6 +204,8 @@ def test_sigterm_mid_read_and_a_second_session_in_the_same_folder(
     report = json.loads((session / "report.json").read_text())
     assert (report["verdict"], report["interrupted"]) == ("interrupted", True)
     assert "Verdict: interrupted" in output
+    # stdout is a pipe: a heartbeat every 10 s says which test runs (the read that hangs).
+    assert re.search(r"\[live-tests \d\d:\d\d:\d\d\] \d+s: running regression_tests/test_read\.py::", output), output
     assert leaks(session, secret) == []
     assert not (session / ".live-tests.lock").exists()
     assert leftovers(docker_client, run_id) == []

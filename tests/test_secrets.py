@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
 import duckdb
+import markupsafe
 import pytest
 from mitmproxy import http
 from mitmproxy.io import FlowReader, FlowWriter
@@ -183,3 +187,89 @@ def test_scrub_session_masks_every_file(tmp_path: Path) -> None:
         assert SECRET not in text and urllib.parse.quote(SECRET, safe="") not in text
     assert json.loads((session / "report.json").read_text()) == {"message": MASK}
     assert scrub_session(session, SecretMasker()).files_scanned == 0  # nothing to mask: nothing read
+
+
+HOSTILE = "h0st\"ile\\wörd/&<k>' 7f3a9c"
+
+
+def _json_depth(text: str, depth: int, ascii_only: bool = True) -> str:
+    for _ in range(depth):
+        text = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+    return text
+
+
+def test_masker_covers_every_escaping_depth_html_base64_and_lowercase_percent() -> None:
+    masker = SecretMasker.of([HOSTILE])
+    quoted = urllib.parse.quote(HOSTILE, safe="")
+    forms = [
+        *(_json_depth(HOSTILE, depth, ascii_only) for depth in (1, 2, 3) for ascii_only in (True, False)),
+        str(markupsafe.escape(HOSTILE)),  # report.html: &#34; &#39; &amp; &lt;
+        html.escape(HOSTILE),  # &quot; &#x27;
+        str(markupsafe.escape(_json_depth(HOSTILE, 1))),  # a JSON value shown in HTML
+        quoted.lower(),
+        re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote_plus(HOSTILE)),
+        base64.b64encode(HOSTILE.encode()).decode(),
+        repr(HOSTILE)[1:-1],
+        re.sub(r"[^A-Za-z0-9_.-]", "_", HOSTILE),  # a file named after a stream named after it
+    ]
+    for form in forms:
+        masked = masker.mask_text(f"<{form}>")
+        assert masked.startswith("<**********") and HOSTILE[-6:] not in masked, form
+    # base64 of a longer value (HTTP Basic "user:secret"): the characters that depend on the secret alone.
+    for prefix in ("", "u:", "user:"):
+        basic = base64.b64encode((prefix + HOSTILE).encode()).decode()
+        assert MASK in masker.mask_text(basic), prefix
+
+
+def test_scrub_masks_latin1_headers_json_in_json_and_renames_files(tmp_path: Path) -> None:
+    session = tmp_path / "session"
+    stream_dir = session / "records_per_stream"
+    stream_dir.mkdir(parents=True)
+    state = json.dumps({"cursor": json.dumps({"request": json.dumps({"api_key": HOSTILE})})})
+    (stream_dir / f"echo-{re.sub(r'[^A-Za-z0-9_.-]', '_', HOSTILE)}.jsonl").write_text(state + "\n")
+    (session / f"dir {HOSTILE[:4]}").mkdir()  # too short a part: kept
+    header = b"Authorization: Bearer " + HOSTILE.encode("latin-1") + b"\r\n"
+    (session / "headers.bin").write_bytes(header)
+    har = {"headers": [{"value": "Bearer " + HOSTILE.encode("latin-1").decode("utf-8", "surrogateescape")}]}
+    (session / "http_dump.har").write_text(json.dumps(har))
+    masker = SecretMasker.of([HOSTILE])
+    scrub_session(session, masker)
+    names = sorted(p.relative_to(session).as_posix() for p in session.rglob("*"))
+    assert names == [
+        f"dir {HOSTILE[:4]}", "headers.bin", "http_dump.har", "records_per_stream",
+        "records_per_stream/echo-**********.jsonl",
+    ]  # fmt: skip
+    nested = json.loads((stream_dir / "echo-**********.jsonl").read_text())
+    assert json.loads(json.loads(nested["cursor"])["request"]) == {"api_key": MASK}  # still JSON at every depth
+    assert (session / "headers.bin").read_bytes() == b"Authorization: Bearer **********\r\n"
+    assert json.loads((session / "http_dump.har").read_text()) == {"headers": [{"value": f"Bearer {MASK}"}]}
+
+
+def test_duckdb_json_in_json_cells_masked_in_one_pass(tmp_path: Path) -> None:
+    db_path = tmp_path / "duck.db"
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("CREATE TABLE states (stream VARCHAR, state JSON, note VARCHAR)")
+        nested = json.dumps({"cursor": json.dumps({"api_key": HOSTILE})})
+        con.execute("INSERT INTO states VALUES (?, ?, ?)", [f"echo-{HOSTILE}", nested, "clean"])
+        con.execute("INSERT INTO states VALUES ('plain', '{}', ?)", [str(markupsafe.escape(HOSTILE))])
+    assert scrub_duckdb(db_path, SecretMasker.of([HOSTILE])) == 3  # cells: stream, state, the escaped note
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute("SELECT stream, state::VARCHAR, note FROM states ORDER BY stream").fetchall()
+    assert rows[0][0] == f"echo-{MASK}" and json.loads(json.loads(rows[0][1])["cursor"]) == {"api_key": MASK}
+    assert rows[1] == ("plain", "{}", MASK)
+
+
+def test_debug_masking_choice() -> None:
+    from live_tests.debug_secrets import choose_masking
+
+    config = {"api_key": HOSTILE, "password": "named-like-a-secret"}
+    spec = {"properties": {"api_key": {"type": "string", "airbyte_secret": True}}}
+    unmarked = {"properties": {"api_key": {"type": "string"}}}
+    assert choose_masking(None, config, [spec, None]).masker.secrets == (HOSTILE,)
+    assert choose_masking(False, config, [spec]).summary(None) == (
+        "Secrets: not masked (--no-mask-secrets: the artifacts keep the config's values)"
+    )
+    assert not choose_masking(None, config, [unmarked]).masker  # nothing marked, not asked: raw
+    assert choose_masking(True, config, [unmarked]).masker.secrets == (HOSTILE, "named-like-a-secret")
+    assert choose_masking(None, config, [None]).masker  # no spec readable: by property names
+    assert choose_masking(None, None, []).summary(None) == "Secrets: not masked (no --config-path: no secret to mask)"
