@@ -15,7 +15,15 @@ wheels' sources and both versions' JSONL outputs:
   true -> false (an explicit paginator makes the CDK give the stream a resumable full-refresh
   cursor); read: the final state is that cursor's `{"__ab_full_refresh_sync_complete": true}` in
   0.2.0 and the no-cursor sentinel `{"__ab_no_cursor_state_message": true}` in 0.2.15.
-  Records (the one pokemon), stream statuses and HTTP calls are the same.
+  Records (the one pokemon), stream statuses and HTTP calls are the same; the record is a static
+  API answer, so the noise baseline finds no volatile path.
+
+The state change is real but breaks nothing: the stream is configured full_refresh, and read
+with either version's final state, 0.2.15 reads the whole stream and so does 0.2.0 from
+0.2.15's state (checked by hand with `live-tests debug read-with-state`). Only `is_resumable`
+tells the real change (no more full-refresh checkpoints), and it is listed as non-breaking. The
+suite calls every final-state change breaking, so the changed pair fails today: that assertion
+is a strict xfail naming the bug.
 """
 
 from __future__ import annotations
@@ -74,7 +82,16 @@ CHANGED_SPEC_NOTES = {
     "$.documentationUrl",
 }
 # Every other test that ran passed with nothing to say.
-CHANGED_OUTCOMES = {"test_catalogs_are_the_same": "passed with findings", "test_states_are_the_same[read]": "failed"}
+CHANGED_OUTCOMES = {
+    "test_catalogs_are_the_same": "passed with findings",
+    "test_states_are_the_same[read]": "passed with findings",
+}
+HTTP_TEST = "test_http_traffic_is_the_same[read]"
+STATE_SENTINEL_BUG = (
+    "BUG: compare/states.py calls any final-state change breaking, also a full_refresh stream's CDK "
+    "sentinel state ({__ab_full_refresh_sync_complete: true} -> {__ab_no_cursor_state_message: true}) "
+    "that no later sync resumes from"
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,41 +174,58 @@ def test_identical_code_passes_with_no_finding(same_code: SuiteRun) -> None:
 
 
 def test_changed_pair_finds_exactly_the_real_changes(changed: SuiteRun) -> None:
-    assert changed.returncode == 1, changed.stdout[-3000:] + changed.stderr[-3000:]
     report = changed.report
-    assert report["verdict"] == "failed"
-    assert not_passed(changed) == CHANGED_OUTCOMES
+    assert (report["connector"], report["control_version"], report["target_version"]) == ("source-pokeapi", *CHANGED)
     assert all_findings(changed) == CHANGED_FINDINGS
     assert notes(changed, "test_spec_is_compatible") == CHANGED_SPEC_NOTES
+    assert changed.test_entry("test_spec_is_compatible")["outcome"] == "passed"  # cosmetic or default: notes only
     (state,) = changed.findings("test_states_are_the_same[read]")
     assert (state["control"], state["target"]) == (
         {"__ab_full_refresh_sync_complete": True},
         {"__ab_no_cursor_state_message": True},
     )
     (resumable,) = [f for f in changed.findings("test_catalogs_are_the_same") if f["path"] == "$.is_resumable"]
-    assert (resumable["control"], resumable["target"]) == (True, False)
+    assert (resumable["control"], resumable["target"], resumable["severity"]) == (True, False, "change")
     # The one record is the same in both versions, compared by its primary key.
     records = changed.test_entry("test_records_are_the_same[read]")["summary"]
     assert re.search(r"^pokemon\s+id\s+1\s+1\s+0\s+0\s+0$", records, flags=re.MULTILINE), records
+    # Only these two tests may say anything: every other one that ran passed.
+    assert set(not_passed(changed)) == set(CHANGED_OUTCOMES)
+
+
+@pytest.mark.xfail(strict=True, reason=STATE_SENTINEL_BUG)
+def test_changed_pair_verdict_fails_on_no_breaking_change(changed: SuiteRun) -> None:
+    assert not_passed(changed) == CHANGED_OUTCOMES
+    assert changed.report["verdict"] == "passed"
+    assert changed.returncode == 0
 
 
 @pytest.mark.parametrize("pair", ["same_code", "changed"])
-def test_http_calls_captured_and_the_same(pair: str, request: pytest.FixtureRequest, fake_pokeapi: Upstream) -> None:
+def test_http_calls_captured_compared_and_the_same(
+    pair: str, request: pytest.FixtureRequest, fake_pokeapi: Upstream
+) -> None:
     run: SuiteRun = request.getfixturevalue(pair)
     versions = SAME_CODE if pair == "same_code" else CHANGED
     artifacts = run.session_dir / "command_execution_artifacts" / "source-pokeapi"
-    for version in versions:
-        # check reads one record, read reads the stream: one GET each, to pokeapi.co as the connector sent it.
-        for command in ("check", "read"):
-            folder = artifacts / command / version
-            assert (folder / "http_dump.har").is_file() and (folder / "http_dump.mitm").is_file()
-            flows = read_jsonl(folder / "http_flows.jsonl")
-            assert [(f["method"], f["url"], f["status"], f["error"]) for f in flows] == [
-                ("GET", DITTO_URL, 200, None)
-            ], folder
-            assert flows[0]["sent_url"] == f"http://host.docker.internal:{fake_pokeapi.host_port}/api/v2/pokemon/ditto"
-            assert flows[0]["response_size"] == len(json.dumps(DITTO))
+    # check reads one record, read reads the stream (the control twice: the noise baseline): one GET
+    # each, to pokeapi.co as the connector sent it.
+    executions = [(c, v) for c in ("check", "read") for v in versions] + [("read", f"{versions[0]}+rerun")]
+    for command, version in executions:
+        folder = artifacts / command / version
+        assert (folder / "http_dump.har").is_file() and (folder / "http_dump.mitm").is_file()
+        flows = read_jsonl(folder / "http_flows.jsonl")
+        assert [(f["method"], f["url"], f["status"], f["error"]) for f in flows] == [("GET", DITTO_URL, 200, None)], (
+            folder
+        )
+        assert flows[0]["sent_url"] == f"http://host.docker.internal:{fake_pokeapi.host_port}/api/v2/pokemon/ditto"
+        assert flows[0]["response_size"] == len(json.dumps(DITTO))
     traffic = run.report["http_traffic"]
     assert traffic[versions[0]]["top_endpoints"] == traffic[versions[1]]["top_endpoints"]
     assert traffic[versions[0]]["statuses"] == traffic[versions[1]]["statuses"] == {"200": 2}
     assert {(r["method"], r["path"]) for r in fake_pokeapi.served()} == {("GET", "/api/v2/pokemon/ditto")}
+    # The suite compares the calls: the same one endpoint, once per version; nothing found.
+    http = run.test_entry(HTTP_TEST)
+    assert (http["outcome"], http["diff_files"]) == ("passed", [])
+    assert "GET pokeapi.co/api/v2/pokemon/ditto: control 1, target 1" in http["summary"]
+    # Nothing in a static API answer changes between two control runs.
+    assert [(n["command"], n["volatile"]) for n in run.report["noise"]] == [("read", [])]
