@@ -60,7 +60,7 @@ SUITE_OPTIONS: tuple[SuiteOption, ...] = (
         repeatable=True,
         dest_name="live_tests_streams",
     ),
-    SuiteOption("--run-id", "Session id (default: the current Unix time)."),
+    SuiteOption("--run-id", "Session id (default: the Unix time and a random suffix)."),
     SuiteOption(
         "--test-evaluation-mode",
         "strict: any difference fails; diagnostic: tests marked `diagnostic` report their findings"
