@@ -167,6 +167,8 @@ def debug(
         fail(str(exc), 2)
     except EngineError as exc:
         fail(str(exc), 1)
+    except KeyboardInterrupt:  # while the specs were read for masking: nothing written yet
+        fail("interrupted before any connector ran", 130)
 
     run_dir = output_dir / run_id
     executions = [

@@ -10,6 +10,7 @@ secret. `--mask-secrets` masks also when none does (values of properties named l
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,12 @@ def connector_spec(client: docker.DockerClient, image: ConnectorImage, run_id: s
     container = None
     try:
         container = client.containers.create(
-            image.reference, command=["spec"], labels=labels(run_id, "connector"), network_disabled=True, detach=True
+            image.reference,
+            command=["spec"],
+            name=f"live-tests-{run_id}-{image.name}-spec-{uuid.uuid4().hex[:8]}",
+            labels=labels(run_id, "connector"),  # `live-tests cleanup` finds it like any connector
+            network_disabled=True,
+            detach=True,
         )
         container.start()
         container.wait(timeout=SPEC_TIMEOUT_S)
