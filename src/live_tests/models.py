@@ -126,10 +126,6 @@ class ContainerLimits:
     def memory_mb(self) -> int | None:
         return None if self.memory_bytes is None else round(self.memory_bytes / 2**20)
 
-    def describe(self) -> str:
-        parts = [f"memory {self.memory_mb} MB" if self.memory_bytes else "", f"{self.cpus:g} CPUs" if self.cpus else ""]
-        return ", ".join(p for p in parts if p) or "none"
-
 
 @dataclass(frozen=True)
 class ExecutionInputs:
