@@ -124,3 +124,33 @@ def _records(con: duckdb.DuckDBPyConnection, key: ExecutionKey) -> int:
         "SELECT count(*) FROM records WHERE connector = ? AND version = ? AND command = ?", list(key)
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def http_json(sections: list[HttpCommandSection], link: Callable[[Path], str]) -> list[dict[str, Any]]:
+    """report.json's `http_calls`: per command, each side's dumps, replay counts and faults, and the findings."""
+    out = []
+    for section in sections:
+        sides = {}
+        for role, side in (("control", section.control), ("target", section.target)):
+            replay = side.replay
+            sides[role] = {
+                "version": side.key.version,
+                "dumps": [link(p) for p in side.dumps()],
+                "replay": None if replay is None else {
+                    "mode": replay.mode, "from_recording": replay.from_recording, "live": replay.live,
+                    "unmatched": replay.unmatched, "near_misses": [vars(m) for m in replay.near_misses],
+                    "left_out_streamed": replay.left_out_streamed,
+                },
+                "faults": side.faults,
+            }  # fmt: skip
+        calls = section.calls
+        out.append(
+            {
+                "command": section.command,
+                **sides,
+                "requests": {"control": calls.control_requests, "target": calls.target_requests},
+                "endpoints": len(calls.endpoints),
+                "findings": [f.to_dict() for f in calls.findings],
+            }
+        )
+    return out

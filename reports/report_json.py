@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from live_tests.reports.context import CountRow, ReportContext
+from live_tests.reports.http_section import http_json
 
 
 def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
             version: None if t is None else {**vars(t), "top_endpoints": [list(e) for e in t.top_endpoints]}
             for version, t in context.http_traffic.items()
         },
+        "http_calls": http_json(context.http_calls, lambda path: link(out_dir, path)),
     }
 
 

@@ -63,6 +63,13 @@ def test_demo_http_gives_exactly_the_documented_request_differences(
     report = json.loads((tmp_path / "session" / "report.json").read_text())
     outcomes = {t["name"]: t["outcome"] for t in report["tests"]}
     assert outcomes["test_http_traffic_is_the_same[read]"] == "passed with findings", outcomes
+    http = {h["command"]: h for h in report["http_calls"]}
+    assert http["read"]["requests"] == {"control": 7, "target": 5}
+    assert http["read"]["target"]["dumps"] == [
+        "command_execution_artifacts/source-demo/read/2.0.0/http_dump.har",
+        "command_execution_artifacts/source-demo/read/2.0.0/http_dump.mitm",
+    ]
+    assert sorted(f["kind"] for f in http["read"]["findings"]) == sorted(k for k, _, _ in DOCUMENTED)
     html = (tmp_path / "session" / "report.html").read_text()
     assert 'href="command_execution_artifacts/source-demo/read/2.0.0/http_dump.har"' in html
     assert "mitmweb --rfile " in html and "HTTP calls · <code>read</code>" in html
