@@ -252,14 +252,19 @@ def _duckdb_cli() -> str:
 
 
 def test_the_duckdb_cli_from_pypi_opens_a_session_database(hostile_image, docker_client, tmp_path):
-    result = run_cli(*debug_args(tmp_path, "cli", {"streams": NAMES, "records": 2}))
+    """Masking the secret rewrites duck.db into a new file: that one too."""
+    result = run_cli(*debug_args(tmp_path, "cli", {"streams": NAMES, "records": 2, "api_key": "k3y-0f-h0stile"}))
     assert result.returncode == 0, result.stderr
+    assert b"k3y-0f-h0stile" not in (tmp_path / "cli" / "duck.db").read_bytes()
     cli = _duckdb_cli()
     version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout
     assert not version.startswith("v2."), f"{cli} is {version}: the check needs the older CLI line"
-    sql = "SELECT count(*) AS records, count(DISTINCT stream) AS streams, min(data->>'id') AS first FROM records"
+    sql = """SELECT count(*) AS records, count(DISTINCT stream) AS streams, min(data->>'id') AS first,
+                    (SELECT min(message) FROM logs WHERE message LIKE 'key=%') AS log FROM records"""
     opened = subprocess.run(
         [cli, "-readonly", "-json", str(tmp_path / "cli" / "duck.db"), "-c", sql], capture_output=True, text=True
     )
     assert opened.returncode == 0, opened.stderr
-    assert json.loads(opened.stdout) == [{"records": 12, "streams": 6, "first": "0"}]
+    [row] = json.loads(opened.stdout)
+    assert row == {"records": 12, "streams": 6, "first": "0", "log": row["log"]}
+    assert row["log"].startswith("key=") and "k3y-0f-h0stile" not in row["log"]

@@ -34,6 +34,7 @@ import duckdb
 
 from live_tests.sql import literal as sql_literal
 from live_tests.sql import quote_identifier
+from live_tests.store.session_db import STORAGE_VERSION
 
 MASK = "**********"
 # Shorter values are not masked: replacing e.g. "1" everywhere would corrupt every file (and a
@@ -413,7 +414,10 @@ def scrub_duckdb(path: Path, masker: SecretMasker) -> int:
             database = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
             fresh = path.with_name(path.name + ".masked")
             fresh.unlink(missing_ok=True)
-            con.execute(f"ATTACH {sql_literal(str(fresh))} AS lt_masked")
+            # The copy is a new file: written in the same storage version as the sessions' (see session_db).
+            con.execute(
+                f"ATTACH {sql_literal(str(fresh))} AS lt_masked (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})"
+            )
             con.execute(f"COPY FROM DATABASE {quote_identifier(database)} TO lt_masked")
             con.execute("DETACH lt_masked")
     finally:

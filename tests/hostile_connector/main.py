@@ -1,9 +1,9 @@
 """A connector that misbehaves on purpose, as the config says (tests of outputs and resources).
 
-Config keys, applied in this order: `streams` ([[namespace or null, name], ...], `records` each),
-`pause_seconds` (after one record and one stderr line, print nothing for that long),
-`long_line_mb` (one record of that many MB on a single line), `cpu_seconds` (busy loop),
-`allocate_mb` (touch that much memory, 8 MB at a time).
+Config keys, applied in this order: `api_key` (a secret in the spec; logged), `streams`
+([[namespace or null, name], ...], `records` each), `pause_seconds` (after one record and one
+stderr line, print nothing for that long), `long_line_mb` (one record of that many MB on a
+single line), `cpu_seconds` (busy loop), `allocate_mb` (touch that much memory, 8 MB at a time).
 """
 
 import json
@@ -22,10 +22,14 @@ def main() -> None:
     args = sys.argv[1:]
     out = sys.stdout
     if args[:1] == ["spec"]:
-        out.write(json.dumps({"type": "SPEC", "spec": {"connectionSpecification": {"type": "object"}}}) + "\n")
+        secret = {"api_key": {"type": "string", "airbyte_secret": True}}
+        spec = {"connectionSpecification": {"type": "object", "properties": secret}}
+        out.write(json.dumps({"type": "SPEC", "spec": spec}) + "\n")
         return
     with open(args[args.index("--config") + 1]) as f:
         config = json.load(f)
+    if config.get("api_key"):  # a careless connector logs its secret
+        out.write(json.dumps({"type": "LOG", "log": {"level": "INFO", "message": f"key={config['api_key']}"}}) + "\n")
     for namespace, name in config.get("streams", []):
         for i in range(config.get("records", 3)):
             out.write(record(name, namespace, {"id": i, "stream": name}))
