@@ -168,7 +168,7 @@ def _proxy_failure(container: Any) -> str | None:
         return None  # the engine is the problem, not the proxy: the runner says so
     state = container.attrs.get("State") or {}
     if container.status == "running":
-        return None
+        return _not_answering(container)
     if container.status == "paused":
         return "proxy: the proxy stopped answering mid-run (its container is paused); requests were not served"
     since = str(state.get("FinishedAt") or "?")[:19].replace("T", " ")
@@ -177,6 +177,30 @@ def _proxy_failure(container: Any) -> str | None:
         f"proxy: the proxy died mid-run (exit code {state.get('ExitCode')}{oom}, at {since} UTC);"
         " later requests were neither served nor captured"
     )
+
+
+# Run inside the proxy container: a line that is not HTTP gets mitmproxy's 400 at once (no flow is
+# made); a hung mitmdump still accepts the connection (the kernel does) but never answers.
+_PROBE = f"""
+import socket
+s = socket.create_connection(("127.0.0.1", {PROXY_PORT}), 5)
+s.settimeout(5)
+s.sendall(b"live-tests health probe\\r\\n\\r\\n")
+try:
+    print("answered" if s.recv(64) else "closed")
+except socket.timeout:
+    print("no-answer")
+"""
+
+
+def _not_answering(container: Any) -> str | None:
+    try:
+        result = container.exec_run(["python3", "-c", _PROBE])
+    except DockerException:
+        return None
+    if b"no-answer" in (result.output or b""):
+        return "proxy: the proxy stopped answering mid-run (no answer within 5s); later requests were not served"
+    return None  # answered, or the probe could not run in this image: nothing to say
 
 
 def _setup_error(exc: BaseException) -> tuple[str | None, str | None]:
@@ -335,6 +359,8 @@ def _shutdown(
             with contextlib.suppress(DockerException):
                 if container.status == "paused":  # a paused proxy can neither flush nor stop
                     container.unpause()
+                elif container.status == "running":
+                    container.kill(signal="SIGCONT")  # a stopped (SIGSTOP) mitmdump could not flush either
                 container.stop(timeout=int(stop_timeout_s))
             with contextlib.suppress(DockerException, OSError):
                 _save_logs(container, artifacts / PROXY_LOG_FILE)

@@ -197,3 +197,38 @@ def test_a_proxy_killed_mid_read_fails_the_execution_with_one_line(
         status, error = con.execute("SELECT status, error FROM executions").fetchone()
         assert error == capture["error"], (status, error)
     assert leftovers(docker_client, run_id) == []
+
+
+@pytest.mark.docker
+def test_a_proxy_that_stops_answering_fails_the_execution(
+    docker_client: docker.DockerClient, tmp_path: Path, api_port: int
+) -> None:
+    """SIGSTOP: the container still runs, connections are accepted, nothing answers (the demo gives up after 30s)."""
+    config = json.loads(HTTP_CONFIG.read_text()) | {"hang_seconds": 3}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    run_id = f"proxy-stop-{uuid.uuid4().hex[:8]}"
+    stopped: list[str] = []
+
+    def stop_proxy_after_first_request() -> None:
+        deadline = time.monotonic() + 60
+        filters = {"label": [f"{LABEL_RUN_ID}={run_id}", f"{LABEL_ROLE}=proxy"]}
+        while time.monotonic() < deadline and not stopped:
+            for proxy in docker_client.containers.list(filters=filters):
+                if b"/v1/customers" in proxy.logs() or b"GET https://api.demo-shop.example" in proxy.logs():
+                    proxy.kill(signal="SIGSTOP")
+                    stopped.append(proxy.name)
+            time.sleep(0.2)
+
+    stopper = threading.Thread(target=stop_proxy_after_first_request)
+    stopper.start()
+    run = run_cli("debug", "read", "-c", "live-tests/source-demo:1.0.0", "--config-path", tmp_path / "config.json",
+                  "--catalog-path", CATALOG, "--output-dir", tmp_path, "--run-id", run_id,
+                  "--proxy-option", map_remote(api_port))  # fmt: skip
+    stopper.join()
+    assert stopped, "the proxy was never seen serving"
+    output = (run.stdout + run.stderr).replace("\n", "")
+    assert run.returncode == 1, output
+    assert "source-demo:1.0.0 read proxy: the proxy stopped answering mid-run (no answer within 5s)" in output
+    capture = json.loads((tmp_path / run_id / "source-demo" / "read" / "1.0.0" / "http_capture.json").read_text())
+    assert capture["error"].startswith("proxy: the proxy stopped answering mid-run")
+    assert leftovers(docker_client, run_id) == []
