@@ -20,6 +20,7 @@ import pytest
 
 from live_tests.store.stream_files import MANIFEST
 from tests.conftest import DEMO_DIR, REPO, leftovers, read_jsonl, run_cli
+from tests.test_debug_engine import tcp_engine  # noqa: F401 - a fixture
 from tests.test_regression_suite import demo_args, run_suite
 
 pytestmark = pytest.mark.docker
@@ -268,3 +269,16 @@ def test_the_duckdb_cli_from_pypi_opens_a_session_database(hostile_image, docker
     [row] = json.loads(opened.stdout)
     assert row == {"records": 12, "streams": 6, "first": "0", "log": row["log"]}
     assert row["log"].startswith("key=") and "k3y-0f-h0stile" not in row["log"]
+
+
+def test_a_remote_engine_is_measured_through_its_stats_api(hostile_image, docker_client, request, tmp_path):
+    """No cgroup files to read over TCP: the stats API, every 0.5 s, still gets a 3-second run's usage."""
+    engine = request.getfixturevalue("tcp_engine")
+    result = run_cli(*debug_args(tmp_path, "remote", {"cpu_seconds": 3}), env={"DOCKER_HOST": engine})
+    assert result.returncode == 0, result.stderr
+    [(duration, peak, cpu)] = query(
+        tmp_path / "remote" / "duck.db", "SELECT duration_s, peak_memory_bytes, cpu_seconds FROM executions"
+    )
+    assert 2**20 < peak < 2**30
+    assert 1 < cpu <= duration
+    assert leftovers(docker_client, "remote") == []
