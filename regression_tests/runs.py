@@ -22,6 +22,7 @@ from live_tests.compare import (
     compare_catalogs,
     compare_http_calls,
     compare_inferred_schemas,
+    compare_invalid_lines,
     compare_spec,
     compare_states,
     compare_traces,
@@ -175,6 +176,10 @@ class ReadRun(CommandRun):
     def states(self) -> Comparison:
         control, target = self.both()
         return compare_states(self.session.query(), control, target, **self._ignored())
+
+    def invalid_lines(self) -> Comparison:
+        control, target = self.both()
+        return compare_invalid_lines(self.session.query(), control, target)
 
     def traces(self) -> Comparison:
         control, target = self.both()

@@ -20,6 +20,7 @@ from live_tests.compare import (
     Severity,
     StreamState,
     compare_inferred_schemas,
+    compare_invalid_lines,
     compare_records,
     compare_states,
     compare_traces,
@@ -587,3 +588,24 @@ def test_records_count_lower_is_breaking_higher_is_a_change(session: SessionBuil
     for target, severity, counts in ((fewer, Severity.BREAKING, (5, 4)), (more, Severity.CHANGE, (5, 6))):
         (count,) = compare_records(con, control, target).of_kind("record_count_changed")
         assert (count.severity, count.control, count.target) == (severity, *counts)
+
+
+def test_invalid_lines_new_in_target_are_breaking_more_is_a_change(session: SessionBuilder) -> None:
+    clean = session.load("1.0.0", "read", [record("events", {"n": 1})])
+    noisy = session.load("2.0.0", "read", [record("events", {"n": 1}), "DEBUG: fetched page 1", "{not json"])
+    noisier = session.load("3.0.0", "read", ["DEBUG: fetched page 1", "{not json", "banner v3", record("events", {})])
+    con = session.connect()
+    assert compare_invalid_lines(con, clean, clean).findings == []
+    (added,) = compare_invalid_lines(con, clean, noisy).findings
+    assert (added.kind, added.severity, added.count, added.target) == (
+        "invalid_lines_added", Severity.BREAKING, 2, ["DEBUG: fetched page 1", "{not json"]
+    )  # fmt: skip
+    (more,) = compare_invalid_lines(con, noisy, noisier).findings
+    assert (more.kind, more.severity, more.count, more.target) == (
+        "invalid_lines_increased",
+        Severity.CHANGE,
+        3,
+        ["banner v3"],
+    )
+    (fewer,) = compare_invalid_lines(con, noisier, clean).findings
+    assert (fewer.kind, fewer.severity) == ("invalid_lines_fewer", Severity.INFO)

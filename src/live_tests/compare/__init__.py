@@ -16,6 +16,7 @@ from live_tests.compare.http_calls import HttpCallsComparison, compare_http_call
 from live_tests.compare.http_endpoints import EndpointCalls, HttpEndpoint, QueryParameter
 from live_tests.compare.http_traffic import CaptureStatus, HttpTraffic, capture_status, http_traffic
 from live_tests.compare.ignores import IgnoredPath
+from live_tests.compare.invalid_lines import InvalidLinesComparison, compare_invalid_lines
 from live_tests.compare.records import (
     FieldDiffCount,
     PrimaryKeys,
@@ -43,6 +44,7 @@ __all__ = [
     "HttpTraffic",
     "IgnoredPath",
     "InferredSchemaComparison",
+    "InvalidLinesComparison",
     "PrimaryKeys",
     "QueryParameter",
     "RecordsComparison",
@@ -58,6 +60,7 @@ __all__ = [
     "compare_catalogs",
     "compare_http_calls",
     "compare_inferred_schemas",
+    "compare_invalid_lines",
     "compare_records",
     "compare_spec",
     "compare_states",
