@@ -94,3 +94,27 @@ def test_under_a_fault_both_recover_and_only_the_documented_differences_remain(
     assert "Breaking differences (1):\n  - `orders`: record count 60 -> 59\n" in counts
     assert "customers             30         30       +0" in counts
     assert _fake_apis(docker_client) == []
+
+
+@pytest.mark.docker
+def test_cache_mode_shows_what_was_answered_live_and_the_near_misses_in_the_reports(
+    docker_client: docker.DockerClient, demo_images, tmp_path: Path
+) -> None:
+    """With --http-cache the target is answered from the control's recording where it asks the same; the
+    demo's 2.0.0 never does (per_page 50), so all 5 of its requests go live, each with its near miss."""
+    run = _demo_http(tmp_path / "session", "--http-cache", "--", "-k", "http")
+    assert run.returncode == 0, run.stdout + run.stderr  # the HTTP test is diagnostic
+    assert _http_findings(tmp_path / "session", "read") == DOCUMENTED
+    report = json.loads((tmp_path / "session" / "report.json").read_text())
+    target = {h["command"]: h for h in report["http_calls"]}["read"]["target"]
+    assert {k: target["replay"][k] for k in ("mode", "from_recording", "live", "unmatched")} == {
+        "mode": "cache", "from_recording": 0, "live": 5, "unmatched": 0
+    }  # fmt: skip
+    md = (tmp_path / "session" / "report.md").read_text()
+    assert "cache: 0 answered from the recording, 5 live, 0 unmatched" in md
+    assert (
+        "  - `GET https://api.demo-shop.example/v1/customers?page=1&per_page=50` — closest recorded:"
+        " GET https://api.demo-shop.example/v1/customers?page=1&per_page=20 (query parameter per_page: 50,"
+        " recorded 20)"
+    ) in md
+    assert "5 live" in (tmp_path / "session" / "report.html").read_text()
