@@ -17,13 +17,17 @@ wheels' sources and both versions' JSONL outputs:
   0.2.0 and the no-cursor sentinel `{"__ab_no_cursor_state_message": true}` in 0.2.15.
   Records (the one pokemon), stream statuses and HTTP calls are the same; the record is a static
   API answer, so the noise baseline finds no volatile path.
+  read-with-state, from the control's final state: 0.2.0 takes its own sentinel as "this full
+  refresh is complete" and reads nothing (statuses STARTED COMPLETE, no HTTP call); 0.2.15 has no
+  cursor and reads the pokemon (STARTED RUNNING COMPLETE, one GET); final states as in read.
 
 The state change is real but breaks nothing: the stream is configured full_refresh, and read
 with either version's final state, 0.2.15 reads the whole stream and so does 0.2.0 from
 0.2.15's state (checked by hand with `live-tests debug read-with-state`). Only `is_resumable`
 tells the real change (no more full-refresh checkpoints), and it is listed as non-breaking. The
-suite calls every final-state change breaking, so the changed pair fails today: that assertion
-is a strict xfail naming the bug.
+suite calls every final-state change breaking, and every stream-status sequence change too (the
+target's STARTED RUNNING COMPLETE is the valid one: it read what the control skipped), so the
+changed pair fails today: that assertion is a strict xfail naming both bugs.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ OVERRIDES = ("airbyte-cdk==1.8.0", "pendulum<3")
 SAME_CODE = ("0.2.14", "0.2.15")
 CHANGED = ("0.2.0", "0.2.15")
 DITTO_URL = "https://pokeapi.co/api/v2/pokemon/ditto"
+DITTO_ENDPOINT = "GET pokeapi.co/api/v2/pokemon/ditto"
 # A configured catalog as a user writes it from discover, the schema cut to the fields we need.
 CATALOG = {
     "streams": [
@@ -73,6 +78,15 @@ CHANGED_FINDINGS = {
     ("test_catalogs_are_the_same", "unclassified_change", "pokemon", "$.is_resumable"),
     ("test_catalogs_are_the_same", "equivalent_change", "pokemon", "$.json_schema.additionalProperties"),
     ("test_states_are_the_same[read]", "final_state_changed", "pokemon", None),
+    ("test_states_are_the_same[read-with-state]", "final_state_changed", "pokemon", None),
+    ("test_record_count_per_stream[read-with-state]", "stream_extra_in_target", "pokemon", None),
+    ("test_http_traffic_is_the_same[read-with-state]", "http_endpoint_added", None, DITTO_ENDPOINT),
+    (
+        "test_stream_statuses_and_errors_are_the_same[read-with-state]",
+        "stream_status_sequence_changed",
+        "pokemon",
+        None,
+    ),
 }
 # The spec test passes with notes only, and writes no findings.json: its notes are in its summary.
 CHANGED_SPEC_NOTES = {
@@ -83,14 +97,22 @@ CHANGED_SPEC_NOTES = {
 }
 # Every other test that ran passed with nothing to say.
 CHANGED_OUTCOMES = {
-    "test_catalogs_are_the_same": "passed with findings",
-    "test_states_are_the_same[read]": "passed with findings",
+    name: "passed with findings"
+    for name in (
+        "test_catalogs_are_the_same",
+        "test_states_are_the_same[read]",
+        "test_states_are_the_same[read-with-state]",
+        "test_record_count_per_stream[read-with-state]",
+        "test_http_traffic_is_the_same[read-with-state]",
+        "test_stream_statuses_and_errors_are_the_same[read-with-state]",
+    )
 }
 HTTP_TEST = "test_http_traffic_is_the_same[read]"
-STATE_SENTINEL_BUG = (
+NOT_BREAKING_BUGS = (
     "BUG: compare/states.py calls any final-state change breaking, also a full_refresh stream's CDK "
     "sentinel state ({__ab_full_refresh_sync_complete: true} -> {__ab_no_cursor_state_message: true}) "
-    "that no later sync resumes from"
+    "that no later sync resumes from; BUG: compare/traces.py calls any status-sequence change breaking, "
+    "also [STARTED COMPLETE] -> [STARTED RUNNING COMPLETE] (the target read records the control skipped)"
 )
 
 
@@ -117,9 +139,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return path / "config.json", path / "catalog.json"
 
 
-def pokeapi_suite(versions: tuple[str, str], fake: Upstream, inputs: tuple[Path, Path], session_dir: Path) -> SuiteRun:
+def pokeapi_suite(
+    versions: tuple[str, str], fake: Upstream, inputs: tuple[Path, Path], session_dir: Path, *extra: str
+) -> SuiteRun:
     control, target = versions
     return run_suite(
+        *extra,
         f"--connector-image={IMAGE}",
         f"--control-version={control}",
         f"--target-version={target}",
@@ -137,7 +162,11 @@ def same_code(pokeapi_images, fake_pokeapi, inputs, tmp_path_factory) -> SuiteRu
 
 @pytest.fixture(scope="module")
 def changed(pokeapi_images, fake_pokeapi, inputs, tmp_path_factory) -> SuiteRun:
-    return pokeapi_suite(CHANGED, fake_pokeapi, inputs, tmp_path_factory.mktemp("changed") / "session")
+    """With read-with-state from the final state 0.2.0 leaves after a read (its sync-complete sentinel)."""
+    path = tmp_path_factory.mktemp("changed")
+    state = {"stream_descriptor": {"name": "pokemon"}, "stream_state": {"__ab_full_refresh_sync_complete": True}}
+    (path / "state.json").write_text(json.dumps([{"type": "STREAM", "stream": state}]))
+    return pokeapi_suite(CHANGED, fake_pokeapi, inputs, path / "session", f"--state-path={path / 'state.json'}")
 
 
 def all_findings(run: SuiteRun) -> set[tuple[str, str, str | None, str | None]]:
@@ -189,11 +218,19 @@ def test_changed_pair_finds_exactly_the_real_changes(changed: SuiteRun) -> None:
     # The one record is the same in both versions, compared by its primary key.
     records = changed.test_entry("test_records_are_the_same[read]")["summary"]
     assert re.search(r"^pokemon\s+id\s+1\s+1\s+0\s+0\s+0$", records, flags=re.MULTILINE), records
-    # Only these two tests may say anything: every other one that ran passed.
+    # read-with-state: 0.2.0 skipped the stream its state says is complete, 0.2.15 read it.
+    (statuses,) = changed.findings("test_stream_statuses_and_errors_are_the_same[read-with-state]")
+    assert (statuses["control"], statuses["target"]) == (["STARTED", "COMPLETE"], ["STARTED", "RUNNING", "COMPLETE"])
+    (extra,) = changed.findings("test_record_count_per_stream[read-with-state]")
+    assert (extra["control"], extra["target"]) == (0, 1)
+    resumed = changed.session_dir / "command_execution_artifacts/source-pokeapi/read-with-state"
+    assert read_jsonl(resumed / "0.2.0/http_flows.jsonl") == []
+    assert [f["url"] for f in read_jsonl(resumed / "0.2.15/http_flows.jsonl")] == [DITTO_URL]
+    # Only these tests may say anything: every other one that ran passed.
     assert set(not_passed(changed)) == set(CHANGED_OUTCOMES)
 
 
-@pytest.mark.xfail(strict=True, reason=STATE_SENTINEL_BUG)
+@pytest.mark.xfail(strict=True, reason=NOT_BREAKING_BUGS)
 def test_changed_pair_verdict_fails_on_no_breaking_change(changed: SuiteRun) -> None:
     assert not_passed(changed) == CHANGED_OUTCOMES
     assert changed.report["verdict"] == "passed"
@@ -219,13 +256,15 @@ def test_http_calls_captured_compared_and_the_same(
         )
         assert flows[0]["sent_url"] == f"http://host.docker.internal:{fake_pokeapi.host_port}/api/v2/pokemon/ditto"
         assert flows[0]["response_size"] == len(json.dumps(DITTO))
-    traffic = run.report["http_traffic"]
-    assert traffic[versions[0]]["top_endpoints"] == traffic[versions[1]]["top_endpoints"]
-    assert traffic[versions[0]]["statuses"] == traffic[versions[1]]["statuses"] == {"200": 2}
+    # Over all commands (the rerun aside): check and read; the changed target also read-with-state.
+    calls = {v: t["top_endpoints"] for v, t in run.report["http_traffic"].items()}
+    target_calls = 2 if pair == "same_code" else 3
+    assert calls == {versions[0]: [[DITTO_ENDPOINT, 2]], versions[1]: [[DITTO_ENDPOINT, target_calls]]}
     assert {(r["method"], r["path"]) for r in fake_pokeapi.served()} == {("GET", "/api/v2/pokemon/ditto")}
     # The suite compares the calls: the same one endpoint, once per version; nothing found.
     http = run.test_entry(HTTP_TEST)
     assert (http["outcome"], http["diff_files"]) == ("passed", [])
-    assert "GET pokeapi.co/api/v2/pokemon/ditto: control 1, target 1" in http["summary"]
+    assert f"{DITTO_ENDPOINT}: control 1, target 1" in http["summary"]
     # Nothing in a static API answer changes between two control runs.
-    assert [(n["command"], n["volatile"]) for n in run.report["noise"]] == [("read", [])]
+    reads = ["read"] if pair == "same_code" else ["read", "read-with-state"]
+    assert [(n["command"], n["volatile"]) for n in run.report["noise"]] == [(r, []) for r in reads]
