@@ -43,10 +43,10 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.tls import TlsData
 
 try:  # on the host (option checks); in the proxy container the helpers sit next to this file
-    from live_tests.proxy.addon_faults import FaultInjector, fault_of
+    from live_tests.proxy.addon_faults import FaultInjector, fault_of, is_injected
     from live_tests.proxy.addon_matching import RequestParts, match_key
 except ImportError:
-    from addon_faults import FaultInjector, fault_of  # type: ignore[no-redef]
+    from addon_faults import FaultInjector, fault_of, is_injected  # type: ignore[no-redef]
     from addon_matching import RequestParts, match_key  # type: ignore[no-redef]
 
 MITM_FILE = "http_dump.mitm"
@@ -113,6 +113,8 @@ class Recording:
         # A HAR lists failed requests with status 0: they have no answer to give.
         if not (isinstance(f, http.HTTPFlow) and f.response is not None and f.response.status_code):
             return
+        if is_injected(f):
+            return  # an --http-fault answer is not the API's: replaying it would fault the next run twice
         if f.websocket is not None or f.response.raw_content is None or f.request.raw_content is None:
             self.left_out.append(f"{f.request.method} {f.request.pretty_url}")
             return
@@ -384,6 +386,7 @@ def _complete_har_entry(entry: dict[str, Any], f: http.HTTPFlow) -> None:
         "replay": f.metadata.get(META_REPLAY),
         "sentUrl": f.metadata.get(META_SENT_URL),
         "error": f.error.msg if f.error else None,
+        "fault": fault_of(f),
     }
 
 

@@ -90,3 +90,9 @@ def _mark(flow: http.HTTPFlow, fault: Fault) -> None:
 
 def fault_of(flow: Any) -> str | None:
     return flow.metadata.get(META_FAULT)
+
+
+def is_injected(flow: Any) -> bool:
+    """Whether the flow's response (or its absence) is a fault's, not the API's (latency only delays)."""
+    fault = fault_of(flow)
+    return fault is not None and not fault.startswith("latency")

@@ -232,3 +232,29 @@ def test_a_proxy_that_stops_answering_fails_the_execution(
     capture = json.loads((tmp_path / run_id / "source-demo" / "read" / "1.0.0" / "http_capture.json").read_text())
     assert capture["error"].startswith("proxy: the proxy stopped answering mid-run")
     assert leftovers(docker_client, run_id) == []
+
+
+@pytest.mark.docker
+def test_faulted_answers_are_not_replayed_from_the_control_recording(
+    docker_client: docker.DockerClient, tmp_path: Path, api_port: int
+) -> None:
+    """--http-cache with a fault: the control's faulted answers are not the API's, so the target (the same
+    connector) is faulted once by its own proxy, and its retries are answered from the recording."""
+    copy = "live-tests/source-demo:1.0.0-copy"
+    docker_client.images.get("live-tests/source-demo:1.0.0").tag(copy)
+    try:
+        run_id = f"fault-cache-{uuid.uuid4().hex[:8]}"
+        run = run_cli("debug", "read", "-c", "live-tests/source-demo:1.0.0", "-c", copy, "--config-path", HTTP_CONFIG,
+                      "--catalog-path", CATALOG, "--output-dir", tmp_path, "--run-id", run_id, "--http-cache",
+                      "--proxy-option", map_remote(api_port), "--http-fault", "status=503:every=2")  # fmt: skip
+    finally:
+        docker_client.images.remove(copy)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert _records(tmp_path, run_id) == {"1.0.0": 120, "1.0.0-copy": 120}
+    with duckdb.connect(str(tmp_path / run_id / "duck.db"), read_only=True) as con:
+        target = con.execute(
+            "SELECT seq, status, replay, fault FROM http_flows WHERE version = '1.0.0-copy' ORDER BY seq"
+        ).fetchall()
+    assert target == [
+        (seq, 503, None, "status=503:every=2") if seq % 2 == 0 else (seq, 200, "hit", None) for seq in range(1, 14)
+    ]
