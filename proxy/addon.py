@@ -21,7 +21,11 @@ Modes (`live_tests_mode`):
   is refused (server_connect), whatever a flow or another addon asks.
 
 Matching never alters the request: the key normalises (sorted query parameters, lower-case host)
-on a copy of the request's parts only.
+on a copy of the request's parts only (addon_matching). A request not found gets its near miss (the
+closest recorded request and what differed) in its flow line; flows with streamed bodies, and
+answers made by a fault, are left out of a recording (listed in `http_replay.json`).
+
+`live_tests_faults` (`--http-fault`, see addon_faults) applies before the recording or the API.
 """
 
 from __future__ import annotations
