@@ -22,8 +22,8 @@ Modes (`live_tests_mode`):
 
 Matching never alters the request: the key normalises (sorted query parameters, lower-case host)
 on a copy of the request's parts only (addon_matching). A request not found gets its near miss (the
-closest recorded request and what differed) in its flow line; flows with streamed bodies, and
-answers made by a fault, are left out of a recording (listed in `http_replay.json`).
+closest recorded request and what differed) in its flow line. Flows with streamed bodies are left
+out of a recording (listed in `http_replay.json`), and so are answers made by a fault.
 
 `live_tests_faults` (`--http-fault`, see addon_faults) applies before the recording or the API.
 """
