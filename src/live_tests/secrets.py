@@ -287,15 +287,31 @@ class ScrubReport:
     databases: list[Path] = field(default_factory=list)
 
 
+_ALNUM_RUN = re.compile(rb"[A-Za-z0-9]+")
+
+
+def _anchor(needle: bytes) -> bytes:
+    """A part every occurrence of the needle contains: its longest run of letters and digits
+    (escaping never touches those), else the needle itself."""
+    runs = _ALNUM_RUN.findall(needle)
+    longest = max(runs, key=len, default=b"")
+    return longest if len(longest) >= 3 else needle
+
+
 def _replace_stream(source: IO[bytes], target: IO[bytes] | None, pairs: list[tuple[bytes, bytes]]) -> bool:
     """Copy source to target with replacements, in chunks (a secret may straddle two); True if any."""
     keep = max(len(needle) for needle, _ in pairs) - 1
+    by_anchor: dict[bytes, list[int]] = {}
+    for index, (needle, _) in enumerate(pairs):
+        by_anchor.setdefault(_anchor(needle), []).append(index)
     carry = b""
     found = False
     while True:
         block = source.read(_CHUNK)
         buffer = carry + block
-        for needle, replacement in pairs:
+        # The forms of a secret share few anchors: look for those first, then only for their forms.
+        candidates = sorted(i for anchor, indices in by_anchor.items() if anchor in buffer for i in indices)
+        for needle, replacement in (pairs[i] for i in candidates):  # still longest first
             if needle in buffer:
                 found = True
                 buffer = buffer.replace(needle, replacement)
