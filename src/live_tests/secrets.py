@@ -389,15 +389,23 @@ def _mask_column(
 ) -> int:
     """One scan finds which forms the column holds, one UPDATE masks them all (longest first)."""
     text = f"{col}::VARCHAR"
-    present_sql = ", ".join(f"bool_or(contains({text}, {sql_literal(n)}))" for n in needles)
-    flags = con.execute(f"SELECT {present_sql} FROM {table}").fetchone() or ()
-    present = [needle for needle, flag in zip(needles, flags, strict=True) if flag]
-    if not present:
+
+    def present(candidates: list[str]) -> list[str]:
+        found_sql = ", ".join(f"bool_or(contains({text}, {sql_literal(c)}))" for c in candidates)
+        flags = con.execute(f"SELECT {found_sql} FROM {table}").fetchone() or ()
+        return [c for c, flag in zip(candidates, flags, strict=True) if flag]
+
+    # As for files: the few anchors first (one scan), then only the forms of the anchors found.
+    anchors = sorted({_anchor(n.encode()).decode() for n in needles})
+    found = set(present(anchors))
+    candidates = [n for n in needles if _anchor(n.encode()).decode() in found]
+    present_needles = present(candidates) if candidates else []
+    if not present_needles:
         return 0
     masked = text
-    for needle in present:
+    for needle in present_needles:
         masked = f"replace({masked}, {sql_literal(needle)}, {sql_literal(masker.mask)})"
-    where = " OR ".join(f"contains({text}, {sql_literal(n)})" for n in present)
+    where = " OR ".join(f"contains({text}, {sql_literal(n)})" for n in present_needles)
     row = con.execute(f"UPDATE {table} SET {col} = ({masked})::{data_type} WHERE {where}").fetchone()
     return int(row[0]) if row else 0
 
