@@ -175,7 +175,8 @@ class ReadRun(CommandRun):
 
     def states(self) -> Comparison:
         control, target = self.both()
-        return compare_states(self.session.query(), control, target, **self._ignored())
+        incremental = [c["stream"]["name"] for c in self._configured() if c.get("sync_mode") == "incremental"]
+        return compare_states(self.session.query(), control, target, incremental_streams=incremental, **self._ignored())
 
     def invalid_lines(self) -> Comparison:
         control, target = self.both()

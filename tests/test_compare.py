@@ -473,6 +473,11 @@ def test_states_planted_differences(session: SessionBuilder) -> None:
     }
     changed = result.of_kind("final_state_changed")[0]
     assert (changed.control, changed.target) == ({"cursor": 5}, {"cursor": 6})
+    # A stream read in full refresh is not resumed from its state: a changed final state is a change.
+    full_refresh = compare_states(session.connect(), control, target, incremental_streams=["users"])
+    assert full_refresh.of_kind("final_state_changed")[0].severity is Severity.CHANGE
+    incremental = compare_states(session.connect(), control, target, incremental_streams=["orders"])
+    assert incremental.of_kind("final_state_changed")[0].severity is Severity.BREAKING
 
 
 def test_states_identical_and_missing(session: SessionBuilder) -> None:
@@ -609,3 +614,15 @@ def test_invalid_lines_new_in_target_are_breaking_more_is_a_change(session: Sess
     )
     (fewer,) = compare_invalid_lines(con, noisier, clean).findings
     assert (fewer.kind, fewer.severity) == ("invalid_lines_fewer", Severity.INFO)
+
+
+def test_traces_a_sequence_that_still_completes_is_a_change(session: SessionBuilder) -> None:
+    """[STARTED COMPLETE] -> [STARTED RUNNING COMPLETE]: the target now reads records; still a complete run."""
+    control = session.load("1.0", "read", [status("users", "STARTED"), status("users", "COMPLETE")])
+    target = session.load(
+        "2.0", "read", [status("users", "STARTED"), status("users", "RUNNING"), status("users", "COMPLETE")]
+    )
+    (changed,) = compare_traces(session.connect(), control, target).findings
+    assert (changed.kind, changed.severity) == ("stream_status_sequence_changed", Severity.CHANGE)
+    (back,) = compare_traces(session.connect(), target, control).findings
+    assert back.severity is Severity.CHANGE

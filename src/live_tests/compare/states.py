@@ -9,7 +9,7 @@ LEGACY states) are left out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -59,11 +59,15 @@ def compare_states(
     target: ExecutionKey,
     *,
     ignored: Sequence[IgnoredPath] = (),
+    incremental_streams: Collection[str] | None = None,
 ) -> StatesComparison:
     """Diff state counts, the shape of the states (types, streams) and each stream's final state.
 
     `ignored`: paths into the state values left out of the final-state comparison (those that
-    apply to states end up in `result.ignored`).
+    apply to states end up in `result.ignored`). `incremental_streams`: the streams read
+    incrementally (from the configured catalog); a changed final state is breaking for them (the
+    next sync resumes from it) and a change for the others (a full refresh ignores its state: the
+    CDK's own checkpoint markers). None: every stream counts as incremental.
     """
     rules = IgnoreRules(con, ignored, STATES)
     result = StatesComparison(control, target, ignored=rules.applied)
@@ -92,7 +96,7 @@ def compare_states(
         canon_of[(row["side"], row["name"])] = row["canon"]
     result.control_count = sum(s.count for s in result.control_states.values())
     result.target_count = sum(s.count for s in result.target_states.values())
-    result.findings = _findings(result, canon_of)
+    result.findings = _findings(result, canon_of, incremental_streams)
     return result
 
 
@@ -112,7 +116,9 @@ def _canonical_finals(con: duckdb.DuckDBPyConnection, finals: str, rules: Ignore
     return " UNION ALL ".join(f"SELECT * FROM ({part})" for part in parts)
 
 
-def _findings(result: StatesComparison, canon_of: dict[tuple[str, str], str | None]) -> list[Finding]:
+def _findings(
+    result: StatesComparison, canon_of: dict[tuple[str, str], str | None], incremental: Collection[str] | None
+) -> list[Finding]:
     findings = []
     if result.control_count != result.target_count:
         findings.append(
@@ -157,9 +163,10 @@ def _findings(result: StatesComparison, canon_of: dict[tuple[str, str], str | No
                 )
             )  # fmt: skip
         if canon_of.get(("c", name)) != canon_of.get(("t", name)):
+            resumed = incremental is None or name in incremental or t.state_type != "STREAM"
             findings.append(
                 Finding(
-                    "final_state_changed", Severity.BREAKING,
+                    "final_state_changed", Severity.BREAKING if resumed else Severity.CHANGE,
                     f"`{name}`: final state differs: {short(c.final, 70)} -> {short(t.final, 70)}",
                     stream=name, control=c.final, target=t.final,
                 )

@@ -181,9 +181,11 @@ def _status_findings(control: dict[str, list[str]], target: dict[str, list[str]]
                 )
             )  # fmt: skip
         elif c != t:
+            # Still a well-formed run that completes (e.g. RUNNING now that it reads records): a change.
+            completes = status_sequence_is_valid(t) and t[-1] == "COMPLETE"
             findings.append(
                 Finding(
-                    "stream_status_sequence_changed", Severity.BREAKING,
+                    "stream_status_sequence_changed", Severity.CHANGE if completes else Severity.BREAKING,
                     f"`{stream}`: status sequence [{' '.join(c)}] -> [{' '.join(t)}]",
                     stream=stream, control=c, target=t,
                 )
