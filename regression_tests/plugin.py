@@ -147,9 +147,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the scrub must not be cut short
     try:
         results = list(config.stash.get(RESULTS_KEY, {}).values())
-        config.stash[SUMMARY_KEY] = finish_session(
+        summary = config.stash[SUMMARY_KEY] = finish_session(
             regression, results, interrupted=interrupted, expected_tests=session.testscollected
         )
+        if summary.undecided and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # inconclusive is not a pass
     finally:
         if heartbeat is not None:
             heartbeat.stop()

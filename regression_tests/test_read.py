@@ -53,6 +53,12 @@ def test_stream_statuses_and_errors_are_the_same(judge: Judge, read: ReadRun) ->
     judge(read.traces())
 
 
+def test_no_new_non_protocol_output(judge: Judge, read: ReadRun) -> None:
+    """The target prints no stdout lines that are not Airbyte messages where the control printed none
+    (more of them than the control is listed)."""
+    judge(read.invalid_lines())
+
+
 # --- target alone ------------------------------------------------------------------------------
 
 

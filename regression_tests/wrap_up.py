@@ -13,6 +13,7 @@ from live_tests.regression_tests.accepted import write_accepted_diffs
 from live_tests.regression_tests.session import RegressionSession
 from live_tests.reports import Outcome, TestResult, build_report_context, write_reports
 from live_tests.secrets import ScrubReport, SecretMasker, scrub_session
+from live_tests.verdicts import EvaluationMode
 
 
 @dataclass
@@ -20,6 +21,8 @@ class SessionSummary:
     session_dir: Path
     reports: dict[str, Path] = field(default_factory=dict)
     verdict: str = ""
+    # The run could not decide (a control failed): in strict mode that is no green run either.
+    undecided: bool = False
     counts: dict[Outcome, int] = field(default_factory=dict)
     scrub: ScrubReport = field(default_factory=ScrubReport)
     secrets: int = 0
@@ -60,6 +63,9 @@ def finish_session(
         )
         summary.reports = write_reports(session.session_dir, context)
         summary.verdict = context.session_verdict.text
+        summary.undecided = (
+            context.session_verdict.word == "inconclusive" and s.evaluation_mode is EvaluationMode.STRICT
+        )
         summary.counts = context.outcome_counts
         summary.accepted_unused = len(s.accepted_diffs.unused())
         if s.update_accepted_diffs and s.accepted_diffs.path is not None:

@@ -50,6 +50,7 @@ READ_TESTS = (
     "test_incremental_streams_emit_state",
     "test_stream_statuses_are_complete",
     "test_http_traffic_is_the_same",
+    "test_no_new_non_protocol_output",
 )
 READS = ("read", "read-with-state")
 ALL_TESTS = frozenset((*SPEC_TESTS, *OTHER_TESTS, *(f"{t}[{r}]" for t in READ_TESTS for r in READS)))
@@ -155,7 +156,7 @@ def test_demo_versions_strict_outcomes(demo_strict: SuiteRun) -> None:
     report = run.report
     assert (report["verdict"], report["blocking"], report["evaluation_mode"]) == ("failed", True, "strict")
     assert report["outcomes"] == {
-        "failed": 7, "error": 0, "inconclusive": 0, "passed with findings": 2, "passed": 19, "skipped": 0
+        "failed": 7, "error": 0, "inconclusive": 0, "passed with findings": 2, "passed": 21, "skipped": 0
     }  # fmt: skip
     assert report["pr_url"] == "https://github.com/o/r/pull/1"
     assert run.test_entry("test_spec_is_compatible")["message"] == (
@@ -239,7 +240,7 @@ def test_demo_junitxml_written_alongside(demo_strict: SuiteRun) -> None:
     assert demo_strict.junit is not None
     suite = ET.parse(demo_strict.junit).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("28", "7", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("30", "7", "0")
     spec_case = next(c for c in suite.iter("testcase") if c.get("name") == "test_spec_is_compatible")
     properties = {p.get("name"): p.get("value") for p in spec_case.iter("property")}
     assert properties == {"live_tests_outcome": "passed with findings"}
@@ -312,14 +313,16 @@ def test_a_failing_control_makes_tests_inconclusive(demo_images: tuple[str, str]
     assert {n for n, o in outcomes.items() if o not in ("inconclusive", "skipped")} == set(SPEC_TESTS) | set(
         OTHER_TESTS
     )
-    assert run.returncode == 1  # the catalog differences of demo 2.0.0 still fail
+    assert run.returncode == 1  # inconclusive is not a pass (the catalog differences alone would be)
+    assert run.report["verdict"] == "inconclusive"
     message = run.test_entry("test_records_are_the_same[read]")["message"]
     assert (
         message.startswith("inconclusive: the control failed, nothing to compare with.")
         and "exited with code 1" in message
     )
-    verdict, _, _ = _verdict_shown(run)
-    assert verdict == "failed" and run.report["outcomes"]["inconclusive"] == len(read_tests)
+    verdict, md_headline, badge = _verdict_shown(run)
+    assert verdict == "inconclusive" and run.report["outcomes"]["inconclusive"] == len(read_tests)
+    assert "INCONCLUSIVE" in md_headline.upper() and "inconclusive" in badge.lower()
     html = (run.session_dir / "report.html").read_text()
     assert '<span class="badge inconclusive">inconclusive</span>' in html
     assert "❔ inconclusive | `test_records_are_the_same[read]`" in (run.session_dir / "report.md").read_text()
@@ -361,13 +364,13 @@ def test_an_interrupted_session_says_how_far_it_got(demo_copy: str, tmp_path: Pa
     run = SuiteRun(process.returncode, stdout, "", session_dir)
     assert run.returncode == 2, stdout[-2000:]  # pytest: interrupted
     ran = len(run.report["tests"])
-    assert 0 < ran < 28
+    assert 0 < ran < 30
     verdict, md, badge = _verdict_shown(run)
     assert verdict == "interrupted" and run.report["interrupted"] is True
-    assert run.report["verdict_text"] == f"interrupted ({ran} of 28 ran)"
+    assert run.report["verdict_text"] == f"interrupted ({ran} of 30 ran)"
     assert (
         md.startswith("## ⏸️ Regression tests INTERRUPTED:")
-        and f"Interrupted ({ran} of 28 ran)." in (session_dir / "report.md").read_text()
+        and f"Interrupted ({ran} of 30 ran)." in (session_dir / "report.md").read_text()
     )
     assert badge.startswith('interrupted">INTERRUPTED')
 
