@@ -52,6 +52,7 @@ from live_tests.proxy import (
 )
 from live_tests.store.http_flows import create_tables, insert_http_capture
 from tests.conftest import DEMO_DIR, leftovers, run_cli
+from tests.http_demo import fake_api, map_remote
 
 API = "https://api.demo-shop.example"
 CLIENT_IMAGE = "live-tests-test/https-client:1"
@@ -728,27 +729,13 @@ def test_debug_cli_captures_then_replays_the_demo_offline(
     docker_client: docker.DockerClient, demo_images: tuple[str, str], proxy_image: str, tmp_path: Path
 ) -> None:
     """`live-tests debug` end to end: the demo connector in HTTP mode, the demo's fake API behind map_remote."""
-    from live_tests.images import FAKE_API_IMAGE, FAKE_API_PORT
-
     v1, v2 = demo_images
     ids = {name: f"proxy-cli-{name}-{uuid.uuid4().hex[:6]}" for name in ("capture", "replay", "off", "bad")}
     inputs = ["--config-path", DEMO_DIR / "config_http.json", "--catalog-path", DEMO_DIR / "configured_catalog.json"]
-    fake = docker_client.containers.run(
-        FAKE_API_IMAGE, ports={f"{FAKE_API_PORT}/tcp": None}, labels=labels("test-fake-api", "upstream"), detach=True
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while b"listening" not in fake.logs():
-            assert time.monotonic() < deadline, fake.logs()
-            time.sleep(0.1)
-        fake.reload()
-        port = fake.attrs["NetworkSettings"]["Ports"][f"{FAKE_API_PORT}/tcp"][0]["HostPort"]
-        mapping = rf"map_remote=|https://api\.demo-shop\.example|http://host.docker.internal:{port}"
+    with fake_api(docker_client) as port:
         capture = run_cli("debug", "read", "-c", v1, *inputs, "--output-dir", tmp_path, "--run-id", ids["capture"],
-                          "--proxy-option", mapping)  # fmt: skip
+                          "--proxy-option", map_remote(port))  # fmt: skip
         assert capture.returncode == 0, capture.stdout + capture.stderr
-    finally:
-        fake.remove(force=True)
     recording = tmp_path / ids["capture"] / "source-demo" / "read" / "1.0.0" / "http_dump.har"
     replay = run_cli("debug", "read", "-c", v1, "-c", v2, *inputs, "--output-dir", tmp_path, "--run-id", ids["replay"],
                      "--http-replay", recording)  # fmt: skip
