@@ -208,15 +208,15 @@ class RegressionSession:
             how = f"control's second run failed ({rerun.failure_reason}): clock-stamped paths only"
         else:
             how = "control run twice"
-        second = rerun if rerun is not None and rerun.success else control
+        second = rerun if rerun is not None and rerun.success else None
         # Only the control's own clock: a target that starts stamping "now" where the control did not is a change.
         windows = {
             r.inputs.key: (r.started_at, r.finished_at)
             for r in (control, second)
-            if r.started_at is not None and r.finished_at is not None
+            if r is not None and r.started_at is not None and r.finished_at is not None
         }
         volatile = find_volatile_paths(
-            self.query(), control.inputs.key, second.inputs.key, windows, primary_keys=self.primary_keys()
+            self.query(), control.inputs.key, second and second.inputs.key, windows, primary_keys=self.primary_keys()
         )
         return NoiseBaseline(pair.command.value, how, volatile)
 

@@ -304,6 +304,9 @@ def test_volatile_paths_when_both_control_runs_share_a_second(session: SessionBu
         ("events", "$.seen_at", "records"),
         ("users", "$.synced_at", "states"),
     }  # not last_login: half its values are from 2021; not created_at, name, score, tags, cursor
+    # The control run once (--no-noise-baseline): its clock alone, nothing compared with another run.
+    control_only = find_volatile_paths(con, control, None, {control: _window(T0)}, primary_keys={"users": [["id"]]})
+    assert _found(control_only) == _found(with_windows) - _found(rerun_only)
     stamped = {(p.stream, p.path): p for p in with_windows}[("users", "$.updated_at")]
     assert stamped.reason == (
         "timestamps inside the run's wall-clock window (source-test 1.0 read, source-test 1.0+rerun read)"

@@ -66,7 +66,7 @@ class NoiseBaseline:
 def find_volatile_paths(
     con: duckdb.DuckDBPyConnection,
     control: ExecutionKey,
-    rerun: ExecutionKey,
+    rerun: ExecutionKey | None,
     windows: Mapping[ExecutionKey, tuple[datetime, datetime]],
     *,
     primary_keys: PrimaryKeys | None = None,
@@ -74,7 +74,7 @@ def find_volatile_paths(
 ) -> list[IgnoredPath]:
     """The volatile paths of records, final states and ERROR traces, sorted by (stream, path).
 
-    `rerun`: a second run of the control (its version is "<version>+rerun"). `windows`: each
+    `rerun`: a second run of the control (its version is "<version>+rerun"); None: only (b). `windows`: each
     execution's wall-clock (started_at, finished_at), UTC-aware; (b) looks at every execution given
     (control, rerun and target alike: a target stamps "now" too), widened by `slack_s` each side.
     `primary_keys` (optional, stream -> key paths as for compare_records): keyed streams pair their
@@ -86,10 +86,11 @@ def find_volatile_paths(
     keys = key_paths(primary_keys)
     found: list[IgnoredPath] = []
     with Scratch(con) as scratch:
-        params = both_params(control, rerun)
-        found += _differing_records(con, scratch, params, keys)
-        found += _differing_states(con, scratch, params)
-        found += _differing_error_messages(con, params)
+        if rerun is not None:
+            params = both_params(control, rerun)
+            found += _differing_records(con, scratch, params, keys)
+            found += _differing_states(con, scratch, params)
+            found += _differing_error_messages(con, params)
         if windows:
             window_table = _windows(scratch, windows, slack_s)
             found += _now_stamped(con, scratch, window_table, RECORDS)
