@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pytest
 
 DEFAULT_TIMEOUT_S = 3600.0
+DEFAULT_PERF_TOLERANCE = 0.25
 
 
 class Kind(StrEnum):
@@ -137,6 +138,20 @@ SUITE_OPTIONS: tuple[SuiteOption, ...] = (
         metavar="SIZE",
     ),
     SuiteOption("--cpus", "CPUs each connector container may use, e.g. 1.5 (as docker run --cpus).", metavar="N"),
+    SuiteOption(
+        "--max-parallel",
+        "Executions run at the same time (default: the number of CPU cores, at least 2).",
+        Kind.NUMBER,
+        metavar="N",
+    ),
+    SuiteOption(
+        "--perf-tolerance",
+        f"How much slower, hungrier or chattier (HTTP calls per record) the target may be before"
+        f" test_performance_is_comparable flags it, as a fraction (default {DEFAULT_PERF_TOLERANCE:g}, a quarter).",
+        Kind.NUMBER,
+        default=DEFAULT_PERF_TOLERANCE,
+        metavar="FRACTION",
+    ),
 )
 
 

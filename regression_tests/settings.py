@@ -6,6 +6,7 @@ problem with the options is a `pytest.UsageError`: one line saying what to fix.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from live_tests.limits import parse_limits
 from live_tests.models import Command, ConnectorImage, ContainerLimits, InputError
 from live_tests.proxy import DEFAULT_PROXY_IMAGE, ProxySettings
 from live_tests.regression_tests.accepted import AcceptedDiffs
-from live_tests.regression_tests.options import DEFAULT_TIMEOUT_S
+from live_tests.regression_tests.options import DEFAULT_PERF_TOLERANCE, DEFAULT_TIMEOUT_S
 from live_tests.regression_tests.session_lock import in_use_error, lock_holder
 from live_tests.reports import EvaluationMode
 from live_tests.run_ids import RUN_ID, default_run_id
@@ -56,6 +57,9 @@ class SuiteSettings:
     update_accepted_diffs: bool = False
     # --memory-limit / --cpus of the connector containers.
     limits: ContainerLimits = field(default_factory=ContainerLimits)
+    # Executions at the same time (--max-parallel); the fraction test_performance_is_comparable allows.
+    max_parallel: int = 2
+    perf_tolerance: float = DEFAULT_PERF_TOLERANCE
 
     def write_catalog(self) -> None:
         if self.catalog_path is not None and self.configured_catalog is not None:
@@ -160,6 +164,16 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
         timeout = DEFAULT_TIMEOUT_S
     if timeout <= 0:
         raise pytest.UsageError("--execution-timeout must be a positive number of seconds")
+    max_parallel = _option(values, "--max-parallel")
+    if max_parallel is None:
+        max_parallel = default_max_parallel()
+    if max_parallel < 1 or max_parallel != int(max_parallel):
+        raise pytest.UsageError("--max-parallel must be a whole number of at least 1")
+    perf_tolerance = _option(values, "--perf-tolerance")
+    if perf_tolerance is None:
+        perf_tolerance = DEFAULT_PERF_TOLERANCE
+    if perf_tolerance < 0:
+        raise pytest.UsageError("--perf-tolerance must be a fraction of at least 0, e.g. 0.25 for 25%")
     try:
         limits = parse_limits(_option(values, "--memory-limit"), _option(values, "--cpus"))
     except InputError as exc:
@@ -213,7 +227,14 @@ def parse_settings(values: Mapping[str, Any]) -> SuiteSettings:
         accepted_diffs=accepted,
         update_accepted_diffs=update_accepted,
         limits=limits,
+        max_parallel=int(max_parallel),
+        perf_tolerance=float(perf_tolerance),
     )
+
+
+def default_max_parallel() -> int:
+    """One execution per core, at least 2 (the control and the target of a command side by side)."""
+    return max(2, os.cpu_count() or 2)
 
 
 def _ignored_fields(texts: Sequence[str]) -> tuple[IgnoredPath, ...]:
