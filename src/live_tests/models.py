@@ -191,6 +191,7 @@ class StoredOutput:
     """What the store filed and loaded of one execution's stdout (and HTTP flows)."""
 
     lines: int = 0
+    stdout_bytes: int = 0
     # At least the longest line written to any JSONL file, in bytes.
     longest_line_bytes: int = 0
     message_counts: dict[str, int] = field(default_factory=dict)
@@ -239,12 +240,15 @@ class ExecutionResult:
     error: str | None = None
     stderr_tail: str = ""
     stdout_lines: int = 0
+    stdout_bytes: int = 0
     longest_line_bytes: int = 0
     message_counts: dict[str, int] = field(default_factory=dict)
     records_per_stream: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     # None: the execution ran without the proxy stage at all.
     http: HttpCapture | None = None
+    # HTTP flows loaded into duck.db (0 also when not captured: `http` says whether it was).
+    http_flows: int = 0
 
     @classmethod
     def compose(
@@ -273,12 +277,18 @@ class ExecutionResult:
             error=run.error or output.error,
             stderr_tail=run.stderr_tail,
             stdout_lines=output.lines,
+            stdout_bytes=output.stdout_bytes,
             longest_line_bytes=output.longest_line_bytes,
             message_counts=output.message_counts,
             records_per_stream=output.records_per_stream,
             warnings=output.warnings,
             http=http,
+            http_flows=output.http_flows,
         )
+
+    @property
+    def records(self) -> int:
+        return self.message_counts.get("records", 0)
 
     @property
     def success(self) -> bool:

@@ -6,7 +6,8 @@ lines, structured `findings`, and `write_diff_files(directory)`. `compare_record
 `compare_inferred_schemas` and `compare_traces` take `ignored=[IgnoredPath, ...]` (the user's
 `--ignore-field` and the volatile paths `find_volatile_paths` finds from a second control run) and
 list the ones they applied in `result.ignored`. `compare_http_calls` diffs the HTTP requests by
-endpoint (method, host, path template).
+endpoint (method, host, path template). `compare_performance` compares the executions' cost (wall time,
+time to first record, records/s, memory, CPU, HTTP calls per record) beyond a tolerance.
 """
 
 from live_tests.compare.catalog import CatalogComparison, compare_catalogs
@@ -17,6 +18,13 @@ from live_tests.compare.http_endpoints import EndpointCalls, HttpEndpoint, Query
 from live_tests.compare.http_traffic import CaptureStatus, HttpTraffic, capture_status, http_traffic
 from live_tests.compare.ignores import IgnoredPath
 from live_tests.compare.invalid_lines import InvalidLinesComparison, compare_invalid_lines
+from live_tests.compare.performance import (
+    ExecutionFigures,
+    PerformanceComparison,
+    PerformanceFloors,
+    compare_performance,
+    execution_figures,
+)
 from live_tests.compare.records import (
     FieldDiffCount,
     PrimaryKeys,
@@ -35,6 +43,7 @@ __all__ = [
     "CatalogComparison",
     "Comparison",
     "EndpointCalls",
+    "ExecutionFigures",
     "ExecutionKey",
     "FieldDiffCount",
     "FieldProfile",
@@ -45,6 +54,8 @@ __all__ = [
     "IgnoredPath",
     "InferredSchemaComparison",
     "InvalidLinesComparison",
+    "PerformanceComparison",
+    "PerformanceFloors",
     "PrimaryKeys",
     "QueryParameter",
     "RecordsComparison",
@@ -61,10 +72,12 @@ __all__ = [
     "compare_http_calls",
     "compare_inferred_schemas",
     "compare_invalid_lines",
+    "compare_performance",
     "compare_records",
     "compare_spec",
     "compare_states",
     "compare_traces",
+    "execution_figures",
     "find_volatile_paths",
     "http_traffic",
     "infer_schemas",

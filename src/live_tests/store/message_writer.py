@@ -112,6 +112,7 @@ class MessageWriter:
         self._next_flush = 0.0
         self.first_record_at: float | None = None
         self.lines = 0
+        self.stdout_bytes = 0
         # At least the longest line written to any JSONL file, exact beyond 1 MiB: the store sizes
         # its JSON reader by it, and blocks of short lines are not measured line by line.
         self.longest_line = 0
@@ -128,6 +129,7 @@ class MessageWriter:
         self._partial_bytes = 0
 
     def feed(self, chunk: bytes) -> None:
+        self.stdout_bytes += len(chunk)
         if self._stdout is not None:
             self._stdout.write(chunk)
         if self._oversized is not None:  # inside a line over the cap: skip to its end
@@ -188,6 +190,7 @@ class MessageWriter:
         """What was filed, as the store reports it."""
         return StoredOutput(
             lines=self.lines,
+            stdout_bytes=self.stdout_bytes,
             longest_line_bytes=self.longest_line,
             message_counts=dict(self.counts),
             records_per_stream=dict(self.records_per_stream),

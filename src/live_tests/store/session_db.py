@@ -20,13 +20,37 @@ from live_tests.sql import literal
 
 KEY_COLUMNS = "connector VARCHAR, version VARCHAR, command VARCHAR, seq BIGINT"
 
+# The executions table's columns in order. New columns go at the end: `migrate` adds them to a
+# duck.db written before they existed (rows are inserted by column name, so order does not matter).
+EXECUTION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("connector", "VARCHAR"),
+    ("version", "VARCHAR"),
+    ("command", "VARCHAR"),
+    ("image", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("success", "BOOLEAN"),
+    ("exit_code", "INTEGER"),
+    ("duration_s", "DOUBLE"),
+    ("time_to_first_record_s", "DOUBLE"),
+    ("peak_memory_bytes", "BIGINT"),
+    ("stdout_lines", "BIGINT"),
+    ("error", "VARCHAR"),
+    ("stderr_tail", "VARCHAR"),
+    ("artifacts_dir", "VARCHAR"),
+    ("started_at", "TIMESTAMPTZ"),
+    ("finished_at", "TIMESTAMPTZ"),
+    ("cpu_seconds", "DOUBLE"),
+    ("oom_killed", "BOOLEAN"),
+    ("memory_limit_bytes", "BIGINT"),
+    ("cpus", "DOUBLE"),
+    ("warnings", "VARCHAR[]"),
+    # What the writer counted as it streamed (also when the messages could not be loaded).
+    ("records", "BIGINT"),
+    ("stdout_bytes", "BIGINT"),
+)
+
 SCHEMA: dict[str, str] = {
-    "executions": """connector VARCHAR, version VARCHAR, command VARCHAR, image VARCHAR,
-        status VARCHAR, success BOOLEAN, exit_code INTEGER, duration_s DOUBLE,
-        time_to_first_record_s DOUBLE, peak_memory_bytes BIGINT, stdout_lines BIGINT,
-        error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR, started_at TIMESTAMPTZ,
-        finished_at TIMESTAMPTZ, cpu_seconds DOUBLE, oom_killed BOOLEAN, memory_limit_bytes BIGINT,
-        cpus DOUBLE, warnings VARCHAR[]""",
+    "executions": ", ".join(f"{name} {kind}" for name, kind in EXECUTION_COLUMNS),
     # zstd: DuckDB's default picks a compression per segment by trying several, which costs more
     # CPU than parsing the records; zstd is cheaper to write and about as fast to scan.
     "records": f"{KEY_COLUMNS}, stream VARCHAR, namespace VARCHAR, emitted_at BIGINT, data JSON USING COMPRESSION zstd",
@@ -137,30 +161,51 @@ def insert_message_files(
 
 
 def insert_execution(con: duckdb.DuckDBPyConnection, result: ExecutionResult) -> None:
+    values = {
+        **dict(zip(("connector", "version", "command"), result.inputs.key, strict=True)),
+        "image": result.inputs.connector.reference,
+        "status": result.status,
+        "success": result.success,
+        "exit_code": result.exit_code,
+        "duration_s": result.duration_s,
+        "time_to_first_record_s": result.time_to_first_record_s,
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "stdout_lines": result.stdout_lines,
+        "error": result.error,
+        "stderr_tail": result.stderr_tail,
+        "artifacts_dir": str(result.inputs.artifacts_dir),
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "cpu_seconds": result.cpu_seconds,
+        "oom_killed": result.oom_killed,
+        "memory_limit_bytes": result.inputs.limits.memory_bytes,
+        "cpus": result.inputs.limits.cpus,
+        "warnings": list(result.warnings),
+        "records": result.records,
+        "stdout_bytes": result.stdout_bytes,
+    }
     con.execute(
-        f"INSERT INTO executions VALUES ({', '.join('?' * 21)})",
-        [
-            *result.inputs.key,
-            result.inputs.connector.reference,
-            result.status,
-            result.success,
-            result.exit_code,
-            result.duration_s,
-            result.time_to_first_record_s,
-            result.peak_memory_bytes,
-            result.stdout_lines,
-            result.error,
-            result.stderr_tail,
-            str(result.inputs.artifacts_dir),
-            result.started_at,
-            result.finished_at,
-            result.cpu_seconds,
-            result.oom_killed,
-            result.inputs.limits.memory_bytes,
-            result.inputs.limits.cpus,
-            list(result.warnings),
-        ],
+        f"INSERT INTO executions ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})", list(values.values())
     )
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add the executions columns a duck.db from an older live-tests lacks; returns the ones added.
+
+    Their values are NULL for the old rows: "not measured", never 0.
+    """
+    existing = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'executions'"
+            " AND table_schema = 'main' AND table_catalog = current_database()"
+        ).fetchall()
+    }
+    added = [name for name, _ in EXECUTION_COLUMNS if name not in existing]
+    for name, kind in EXECUTION_COLUMNS:
+        if name in added:
+            con.execute(f"ALTER TABLE executions ADD COLUMN IF NOT EXISTS {name} {kind}")
+    return added
 
 
 class SessionDatabase:
@@ -180,6 +225,8 @@ class SessionDatabase:
         }
         self._con = duckdb.connect(str(path), config=config)
         self.create_tables(SCHEMA)
+        with self._lock:
+            migrate(self._con)
 
     def create_tables(self, schema: Mapping[str, str]) -> None:
         """Tables beside the message tables (e.g. HTTP flows), made outside any execution's transaction:

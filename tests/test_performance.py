@@ -1,0 +1,229 @@
+"""The performance diff: its rules on planted duck.db files, and the suite flagging a planted slowdown of the demo.
+
+The rules (src/live_tests/compare/performance.py): a target worse than the control beyond the
+tolerance AND the absolute floor is a change (never breaking); a figure a side lacks is a note.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from live_tests.compare import PerformanceComparison, Severity, compare_performance
+from live_tests.models import ExecutionKey
+from live_tests.store import http_flows
+from live_tests.store.session_db import SessionDatabase
+
+CONTROL = ExecutionKey("source-x", "1.0.0", "read")
+TARGET = ExecutionKey("source-x", "2.0.0", "read")
+# A control whose every figure is above the floors, so ratios decide.
+BASE: dict[str, Any] = {
+    "duration_s": 10.0,
+    "time_to_first_record_s": 4.0,
+    "records": 1000,
+    "stdout_bytes": 500_000,
+    "peak_memory_bytes": 200 * 2**20,
+    "cpu_seconds": 8.0,
+}
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    """A real duck.db with the store's tables (HTTP ones included)."""
+    path = tmp_path / "duck.db"
+    with SessionDatabase(path) as db:
+        db.create_tables(http_flows.SCHEMA)
+    connection = duckdb.connect(str(path))
+    yield connection
+    connection.close()
+
+
+def plant(con: duckdb.DuckDBPyConnection, key: ExecutionKey, calls: int | None = None, **figures: Any) -> None:
+    """An executions row (and `calls` captured HTTP flows; None: capture off)."""
+    row = {**BASE, **figures}
+    con.execute(
+        f"INSERT INTO executions (connector, version, command, {', '.join(row)}) VALUES "
+        f"(?, ?, ?, {', '.join('?' * len(row))})",
+        [*key, *row.values()],
+    )
+    con.execute("INSERT INTO http_captures (connector, version, command, capture_enabled) VALUES (?, ?, ?, ?)",
+                [*key, calls is not None])  # fmt: skip
+    for seq in range(calls or 0):
+        con.execute(
+            "INSERT INTO http_flows (connector, version, command, seq, method, host, path)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [*key, seq + 1, "GET", "api.example.com", "/items"],
+        )
+
+
+def compare(con: duckdb.DuckDBPyConnection, control: dict[str, Any], target: dict[str, Any]) -> PerformanceComparison:
+    plant(con, CONTROL, **control)
+    plant(con, TARGET, **target)
+    return compare_performance(con, CONTROL, TARGET, tolerance=0.25)
+
+
+def changes(result: PerformanceComparison) -> list[str]:
+    assert all(f.severity is not Severity.BREAKING for f in result.findings)  # performance never fails a test
+    return sorted(f.kind for f in result.findings if f.severity is Severity.CHANGE)
+
+
+def notes(result: PerformanceComparison) -> list[str]:
+    return [f.message for f in result.findings if f.severity is Severity.INFO]
+
+
+def test_the_same_figures_are_not_flagged(con):
+    result = compare(con, {"calls": 10}, {"calls": 10})
+    assert changes(result) == [] and notes(result) == []
+    assert result.passed and not result.has_differences
+    assert [r.metric.name for r in result.rows()] == [
+        "wall_time", "time_to_first_record", "records_per_second", "bytes_per_second",
+        "peak_memory", "cpu_time", "http_calls", "http_calls_per_record",
+    ]  # fmt: skip
+
+
+def test_a_slower_target_beyond_the_tolerance_is_flagged(con):
+    result = compare(con, {}, {"duration_s": 13.0, "time_to_first_record_s": 6.0})
+    assert changes(result) == ["records_per_second_decreased", "time_to_first_record_increased",
+                               "wall_time_increased"]  # fmt: skip
+    wall = result.of_kind("wall_time_increased")[0]
+    assert (wall.control, wall.target) == (10.0, 13.0)
+    assert wall.message == "wall time: the target 13.00 s, the control 10.00 s (+30%)"
+    assert result.passed  # a change: listed, never failing
+    assert {r.metric.name for r in result.rows() if r.flagged} == {
+        "wall_time",
+        "time_to_first_record",
+        "records_per_second",
+    }
+
+
+def test_within_the_tolerance_nothing_is_flagged(con):
+    result = compare(con, {}, {"duration_s": 12.4, "time_to_first_record_s": 4.9, "peak_memory_bytes": 240 * 2**20,
+                               "cpu_seconds": 9.9})  # fmt: skip
+    assert changes(result) == []
+
+
+def test_the_tolerance_is_the_callers(con):
+    plant(con, CONTROL)
+    plant(con, TARGET, duration_s=12.0)
+    assert changes(compare_performance(con, CONTROL, TARGET, tolerance=0.1)) == [
+        "records_per_second_decreased", "wall_time_increased",
+    ]  # fmt: skip
+    assert changes(compare_performance(con, CONTROL, TARGET, tolerance=0.25)) == []
+
+
+def test_differences_under_the_floors_are_not_flagged(con):
+    """Ten times the control, but a short run: 0.9 s, 19 MiB, 0.4 s of CPU, 4 calls more are noise."""
+    small = {"duration_s": 0.1, "time_to_first_record_s": 0.05, "records": 10, "peak_memory_bytes": 2**20,
+             "cpu_seconds": 0.04, "calls": 1}  # fmt: skip
+    bigger = {"duration_s": 1.0, "time_to_first_record_s": 0.9, "records": 10, "peak_memory_bytes": 20 * 2**20,
+              "cpu_seconds": 0.44, "calls": 5}  # fmt: skip
+    assert changes(compare(con, small, bigger)) == []
+
+
+def test_more_memory_and_cpu_are_flagged(con):
+    result = compare(con, {}, {"peak_memory_bytes": 300 * 2**20, "cpu_seconds": 11.0})
+    assert changes(result) == ["cpu_time_increased", "peak_memory_increased"]
+    assert result.of_kind("peak_memory_increased")[0].message == (
+        "peak memory: the target 300.0 MiB, the control 200.0 MiB (+50%)"
+    )
+
+
+def test_more_http_calls_per_record_are_flagged(con):
+    """Twice the calls for the same records; calls alone do not count when records differ in proportion."""
+    result = compare(con, {"calls": 20}, {"calls": 40})
+    assert changes(result) == ["http_calls_per_record_increased"]
+    assert result.of_kind("http_calls_per_record_increased")[0].message == (
+        "the target makes 0.04 HTTP calls per record, the control 0.02 (40 calls for 1,000 records,"
+        " the control 20 for 1,000)"
+    )
+
+
+def test_more_calls_for_more_records_are_not_flagged(con):
+    """Twice the records in twice the time with twice the calls: the same pace (only the wall time is longer)."""
+    result = compare(con, {"calls": 20}, {"calls": 40, "records": 2000, "duration_s": 20.0, "stdout_bytes": 10**6})
+    assert changes(result) == ["wall_time_increased"]
+
+
+def test_without_records_the_calls_themselves_are_compared(con):
+    control, target = CONTROL._replace(command="check"), TARGET._replace(command="check")
+    plant(con, control, calls=1, records=0, time_to_first_record_s=None)
+    plant(con, target, calls=9, records=0, time_to_first_record_s=None)
+    result = compare_performance(con, control, target)
+    assert changes(result) == ["http_calls_increased"]
+    assert {r.metric.name for r in result.rows()} >= {"http_calls"}
+    assert "time_to_first_record" not in {r.metric.name for r in result.rows()}  # no record: no figure, no note
+    assert notes(result) == []
+
+
+def test_missing_figures_are_said_not_taken_as_zero(con):
+    """A side without cgroup figures (a remote engine), or with capture off: a note each, no flag."""
+    result = compare(con, {"calls": 10}, {"peak_memory_bytes": None, "cpu_seconds": None, "calls": None})
+    assert changes(result) == []
+    assert notes(result) == [
+        "peak memory not compared: target has no memory sample (no cgroup figure)",
+        "CPU time not compared: target has no CPU sample (no cgroup figure)",
+        "HTTP calls not compared (target: capture was off (--disable-proxy))",
+    ]
+    memory = next(r for r in result.rows() if r.metric.name == "peak_memory")
+    assert (memory.control_text, memory.target_text) == ("200.0 MiB", "-")
+    assert result.to_dict()["figures"]["target"]["peak_memory_bytes"] is None
+
+
+def test_a_side_without_an_executions_row_says_so(con):
+    plant(con, CONTROL)
+    result = compare_performance(con, CONTROL, TARGET)
+    assert changes(result) == []
+    assert notes(result) == ["no figures for the target (source-x 2.0.0 read): no executions row"]
+
+
+def test_a_failed_capture_is_no_count(con):
+    plant(con, CONTROL, calls=3)
+    plant(con, TARGET, calls=30)
+    con.execute("UPDATE http_captures SET error = 'proxy died' WHERE version = '2.0.0'")
+    result = compare_performance(con, CONTROL, TARGET)
+    assert changes(result) == []
+    assert notes(result) == ["HTTP calls not compared (target: capture failed: proxy died)"]
+
+
+def test_summary_shows_the_table_with_the_flag(con):
+    summary = compare(con, {}, {"duration_s": 20.0}).summary_text()
+    assert "tolerance 25%; floors: time 1 s, memory 20 MiB, CPU 0.5 s, HTTP 5 calls" in summary
+    wall = next(line for line in summary.splitlines() if line.startswith("wall time"))
+    assert wall.split() == ["wall", "time", "10.00", "s", "20.00", "s", "(+100%)", "<-", "flagged"]
+
+
+def test_an_old_duck_db_gets_the_new_columns(tmp_path):
+    """A duck.db written before `records` and `stdout_bytes` existed: opened, the columns are added (NULL for
+    the old rows), new rows insert, and the comparison counts the old rows' records from the records table."""
+    path = tmp_path / "duck.db"
+    old = duckdb.connect(str(path))
+    old.execute("""CREATE TABLE executions (connector VARCHAR, version VARCHAR, command VARCHAR, image VARCHAR,
+        status VARCHAR, success BOOLEAN, exit_code INTEGER, duration_s DOUBLE, time_to_first_record_s DOUBLE,
+        peak_memory_bytes BIGINT, stdout_lines BIGINT, error VARCHAR, stderr_tail VARCHAR, artifacts_dir VARCHAR,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)""")
+    old.execute("INSERT INTO executions (connector, version, command) VALUES ('source-x', '1.0.0', 'read')")
+    old.close()
+    with SessionDatabase(path) as db:
+        con = db.connection()
+        columns = [name for (name,) in con.execute("SELECT column_name FROM information_schema.columns"
+                                                   " WHERE table_name = 'executions'").fetchall()]  # fmt: skip
+        assert columns[-7:] == ["cpu_seconds", "oom_killed", "memory_limit_bytes", "cpus", "warnings", "records",
+                                "stdout_bytes"]  # fmt: skip
+        con.execute("INSERT INTO records (connector, version, command, seq) VALUES ('source-x', '1.0.0', 'read', 1)")
+        _insert_a_result(con, tmp_path)
+        figures = compare_performance(con, CONTROL, TARGET).control_figures
+        assert figures is not None and (figures.records, figures.stdout_bytes) == (1, None)
+        rows = con.execute("SELECT version, records, stdout_bytes FROM executions ORDER BY version").fetchall()
+        assert rows == [("1.0.0", None, None), ("2.0.0", 5, 1234)]
+        con.close()
+
+
+def _insert_a_result(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs, ExecutionResult
+    from live_tests.store.session_db import insert_execution
+
+    inputs = ExecutionInputs(ConnectorImage.parse("source-x:2.0.0"), Command.READ, ConnectorInputs(), tmp_path, "r")
+    insert_execution(con, ExecutionResult(inputs, exit_code=0, message_counts={"records": 5}, stdout_bytes=1234))
