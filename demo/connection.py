@@ -20,6 +20,14 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Slowdown:
+    """The `slowdown` knob: the version it slows (one --config-path serves both) and by how much."""
+
+    version: str
+    ms_per_record: float
+
+
+@dataclass(frozen=True)
 class DemoConfig:
     params: ShopParams
     api_url: str | None = None
@@ -30,6 +38,12 @@ class DemoConfig:
     print_garbage: bool = False
     huge_record_mb: float = 0.0
     echo_secret: bool = False
+    slowdown: Slowdown | None = None
+
+    def delay_per_record_s(self, version: str) -> float:
+        """Seconds this version sleeps after each record (0 unless `slowdown` names it)."""
+        slowdown = self.slowdown
+        return slowdown.ms_per_record / 1000 if slowdown is not None and slowdown.version == version else 0.0
 
 
 def connection_specification(behaviour: VersionBehaviour) -> dict[str, Any]:
@@ -101,6 +115,14 @@ def connection_specification(behaviour: VersionBehaviour) -> dict[str, Any]:
             "description": "Print `api_key` as a careless connector would: in a stream name, records, a state,"
             " an error trace and stderr; JSON inside JSON, base64, lowercase %xx.",
         },
+        "slowdown": {
+            "type": "object",
+            "title": "Slowdown (testing)",
+            "description": "Sleep `ms_per_record` milliseconds after each record, in the version named by `version`"
+            " only (the other ignores it).",
+            "properties": {"version": {"type": "string"}, "ms_per_record": {"type": "number", "minimum": 0}},
+            "required": ["version", "ms_per_record"],
+        },
     }
     if behaviour.page_size_in_spec:
         properties["page_size"] = {
@@ -140,6 +162,15 @@ def _number(raw: dict[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"'{key}' must be a number >= 0, got {value!r}")
     return float(value)
+
+
+def _slowdown(raw: dict[str, Any]) -> Slowdown | None:
+    value = raw.get("slowdown")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("version"), str):
+        raise ConfigError(f'\'slowdown\' must be {{"version": "2.0.0", "ms_per_record": 20}}, got {value!r}')
+    return Slowdown(value["version"], _number(value, "ms_per_record"))
 
 
 def parse_config(raw: Any, behaviour: VersionBehaviour) -> DemoConfig:
@@ -182,6 +213,7 @@ def parse_config(raw: Any, behaviour: VersionBehaviour) -> DemoConfig:
         print_garbage=print_garbage,
         huge_record_mb=_number(raw, "huge_record_mb"),
         echo_secret=echo_secret,
+        slowdown=_slowdown(raw),
     )
 
 

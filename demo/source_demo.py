@@ -137,6 +137,7 @@ class _Reader:
         self.out = out
         self.total_records = 0
         self.hang_pending = config.hang_seconds > 0
+        self.delay_per_record_s = config.delay_per_record_s(behaviour.version)
         self.api = _api(config, behaviour, config.page_size or behaviour.default_page_size) if config.api_url else None
 
     def source_rows(self, stream: str) -> Iterator[Row]:
@@ -150,6 +151,8 @@ class _Reader:
             raise DemoCrash(f"demo crash after {limit} records (crash_after_records)")
         self.out.record(stream, row)
         self.total_records += 1
+        if self.delay_per_record_s:
+            time.sleep(self.delay_per_record_s)
         if self.total_records == 1:
             if self.config.print_garbage:
                 self.out.raw(GARBAGE_LINES[1])

@@ -23,6 +23,7 @@ from live_tests.compare import (
     compare_http_calls,
     compare_inferred_schemas,
     compare_invalid_lines,
+    compare_performance,
     compare_spec,
     compare_states,
     compare_traces,
@@ -92,6 +93,13 @@ class CommandRun:
             # Both failed, or the control alone: the target has nothing to be compared with.
             raise Inconclusive(f"inconclusive: the control failed, nothing to compare with. {text}", pytrace=False)
         pytest.fail(text, pytrace=False)
+
+    def performance(self) -> Comparison:
+        """Wall time, time to first record, records/s, memory, CPU and HTTP calls per record of both sides."""
+        control, target = self.both()
+        return compare_performance(
+            self.session.query(), control, target, tolerance=self.session.settings.perf_tolerance
+        )
 
     def last_message(self, table: str, column: str, key: ExecutionKey) -> Any:
         return self.session.last_message(table, column, key)
@@ -214,3 +222,22 @@ class ReadRun(CommandRun):
 
     def _configured(self) -> list[Mapping[str, Any]]:
         return list(self.session.configured_streams())
+
+
+RUN_TYPES: dict[Command, type[CommandRun]] = {
+    Command.SPEC: SpecRun,
+    Command.CHECK: CheckRun,
+    Command.DISCOVER: DiscoverRun,
+    Command.READ: ReadRun,
+    Command.READ_WITH_STATE: ReadRun,
+}
+
+
+def command_run(session: RegressionSession, command: Command) -> CommandRun:
+    """The run of any command, for a test of every command (skipped when the command is not run)."""
+    missing = session.settings.inputs_missing(command)
+    if missing:
+        pytest.skip(f"not run: {missing}")
+    if command is Command.READ_WITH_STATE and not session.settings.should_read_with_state:
+        pytest.skip("not run: --should-read-with-state=false (the default without --state-path)")
+    return RUN_TYPES[command](session, session.pair(command))

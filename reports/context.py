@@ -1,7 +1,8 @@
 """What a report shows: `ReportContext`, filled from duck.db and the suite's test results.
 
 `build_report_context` counts messages, records per stream, stream coverage and HTTP traffic in
-duck.db for every command that ran, and takes the test results from the caller (the suite).
+duck.db, and compares the executions' performance, for every command that ran, and takes the test
+results from the caller (the suite).
 The session's verdict is `live_tests.verdicts.decide_session`'s, nothing else.
 """
 
@@ -16,6 +17,7 @@ import duckdb
 
 from live_tests.compare import Comparison, HttpTraffic, catalog_streams, http_traffic, message_counts
 from live_tests.compare import records_per_stream as count_records_per_stream
+from live_tests.compare.performance import DEFAULT_TOLERANCE, PerformanceComparison, compare_performance
 from live_tests.compare.volatility import NoiseBaseline
 from live_tests.models import ALL_KINDS, Command, ExecutionKey
 from live_tests.reports.evidence import FieldEvidence, record_evidence
@@ -111,6 +113,7 @@ class ReportContext:
     interrupted: bool = False  # Ctrl-C (or SIGTERM) before every test ran
     expected_tests: int | None = None  # tests collected; more than the results when interrupted
     noise: list[NoiseBaseline] = field(default_factory=list)  # run-time noise set aside, per read command
+    performance: list[PerformanceComparison] = field(default_factory=list)  # per command that ran, control vs target
 
     @property
     def sorted_results(self) -> list[TestResult]:
@@ -158,6 +161,7 @@ def build_report_context(
     interrupted: bool = False,
     expected_tests: int | None = None,
     noise: Sequence[NoiseBaseline] = (),
+    perf_tolerance: float = DEFAULT_TOLERANCE,
 ) -> ReportContext:
     """Fill a ReportContext from duck.db for every command that ran on either version."""
     ran = {
@@ -193,6 +197,15 @@ def build_report_context(
         with_data=sorted({row.label for row in per_stream if row.control or row.target}),
     )
     traffic = {v: http_traffic(con, connector, v) for v in (control_version, target_version)}
+    performance = [
+        compare_performance(
+            con,
+            ExecutionKey(connector, control_version, command),
+            ExecutionKey(connector, target_version, command),
+            tolerance=perf_tolerance,
+        )
+        for command in commands
+    ]
     return ReportContext(
         connector=connector,
         control_version=control_version,
@@ -211,4 +224,5 @@ def build_report_context(
         interrupted=interrupted,
         expected_tests=expected_tests,
         noise=list(noise),
+        performance=performance,
     )

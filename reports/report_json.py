@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from live_tests.compare.performance import PerformanceComparison
 from live_tests.reports.context import CountRow, ReportContext
 from live_tests.reports.http_section import http_json
 
@@ -53,6 +55,23 @@ def report_json(out_dir: Path, context: ReportContext) -> dict[str, Any]:
             for version, t in context.http_traffic.items()
         },
         "http_calls": http_json(context.http_calls, lambda path: link(out_dir, path)),
+        "performance": [_performance_json(p) for p in context.performance],
+    }
+
+
+def _performance_json(comparison: PerformanceComparison) -> dict[str, Any]:
+    """One command: each side's figures (null: not measured), the rows as shown, what was flagged."""
+    return {
+        "command": comparison.control.command,
+        "tolerance": comparison.tolerance,
+        "floors": asdict(comparison.floors),
+        "control": None if comparison.control_figures is None else comparison.control_figures.to_dict(),
+        "target": None if comparison.target_figures is None else comparison.target_figures.to_dict(),
+        "rows": [
+            {"metric": r.metric.name, "control": r.control, "target": r.target, "flagged": r.flagged}
+            for r in comparison.rows()
+        ],
+        "findings": [f.to_dict() for f in comparison.findings],
     }
 
 

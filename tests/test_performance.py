@@ -6,6 +6,7 @@ tolerance AND the absolute floor is a change (never breaking); a figure a side l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,27 @@ def _insert_a_result(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
 
     inputs = ExecutionInputs(ConnectorImage.parse("source-x:2.0.0"), Command.READ, ConnectorInputs(), tmp_path, "r")
     insert_execution(con, ExecutionResult(inputs, exit_code=0, message_counts={"records": 5}, stdout_bytes=1234))
+
+
+def test_the_reports_show_the_performance_per_command(con, tmp_path):
+    """report.json's `performance`, report.md's and report.html's table: per command, the flagged rows marked."""
+    from live_tests.reports import build_report_context, write_reports
+
+    plant(con, CONTROL, calls=10)
+    plant(con, TARGET, calls=10, duration_s=20.0, peak_memory_bytes=None)
+    context = build_report_context(con, connector="source-x", control_version="1.0.0", target_version="2.0.0",
+                                   run_id="r", test_results=[], perf_tolerance=0.5)  # fmt: skip
+    paths = write_reports(tmp_path / "report", context)
+    [read] = json.loads(paths["json"].read_text())["performance"]
+    assert (read["command"], read["tolerance"], read["target"]["peak_memory_bytes"]) == ("read", 0.5, None)
+    assert {r["metric"]: r["flagged"] for r in read["rows"]} == {
+        "wall_time": True, "time_to_first_record": False, "records_per_second": True, "bytes_per_second": False,
+        "peak_memory": False, "cpu_time": False, "http_calls": False, "http_calls_per_record": False,
+    }  # fmt: skip
+    md = paths["md"].read_text()
+    assert "⚠️ The target is slower or heavier beyond 50% in `read`" in md
+    assert "| read | wall time | 10.00 s | 20.00 s | +100% | ⚠️ flagged |" in md
+    assert "| read | peak memory | 200.0 MiB | - |  |  |" in md
+    html = paths["html"].read_text()
+    assert "<h2>Performance</h2>" in html and html.count('<tr class="flagged">') == 2
+    assert "peak memory not compared: target has no memory sample (no cgroup figure)" in html

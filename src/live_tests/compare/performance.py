@@ -60,7 +60,8 @@ class ExecutionFigures:
 
     @property
     def records_per_s(self) -> float | None:
-        return _rate(self.records, self.duration_s)
+        """None without records (spec, check, discover): not a pace of 0."""
+        return _rate(self.records, self.duration_s) if self.records else None
 
     @property
     def bytes_per_s(self) -> float | None:
