@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from live_tests.compare.performance import format_figure
 from live_tests.models import ALL_KINDS, ExecutionInputs, ExecutionResult
 from live_tests.runner import ProgressCallback
 
@@ -44,29 +45,23 @@ def live_progress(executions: Sequence[ExecutionInputs]) -> Iterator[ProgressCal
         yield update
 
 
-def _human_bytes(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return "-"
+def figures(result: ExecutionResult) -> str:
+    """The execution's performance figures, one per line; a figure not measured is left out."""
+    records, seconds = result.records, result.duration_s
+    lines = [
+        ("1st record", format_figure(result.time_to_first_record_s, "s") if records else None),
+        ("records/s", format_figure(records / seconds, "1/s") if records and seconds > 0 else None),
+        ("stdout/s", format_figure(result.stdout_bytes / seconds, "B/s") if seconds > 0 else None),
+        ("peak mem", format_figure(result.peak_memory_bytes, "B") if result.peak_memory_bytes else None),
+        ("cpu", format_figure(result.cpu_seconds, "s") if result.cpu_seconds is not None else None),
+        ("http calls", f"{result.http_flows:,}" if result.http is not None and result.http.enabled else None),
+    ]
+    return "\n".join(f"{label} {value}" for label, value in lines if value is not None)
 
 
 def summary_table(results: Sequence[ExecutionResult]) -> Table:
     table = Table(title="live-tests executions", show_lines=True)
-    for column in (
-        "execution",
-        "status",
-        "exit",
-        "duration",
-        "1st record",
-        "peak mem",
-        "messages",
-        "records per stream",
-    ):
+    for column in ("execution", "status", "exit", "duration", "figures", "messages", "records per stream"):
         table.add_column(column)
     for result in results:
         status_style = "green" if result.success else "red"
@@ -79,8 +74,7 @@ def summary_table(results: Sequence[ExecutionResult]) -> Table:
             f"[{status_style}]{result.status}[/]",
             "-" if result.exit_code is None else str(result.exit_code),
             f"{result.duration_s:.1f}s",
-            "-" if result.time_to_first_record_s is None else f"{result.time_to_first_record_s:.2f}s",
-            _human_bytes(result.peak_memory_bytes),
+            figures(result) or "-",
             messages or "-",
             streams or "-",
         )
