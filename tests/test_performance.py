@@ -17,6 +17,7 @@ from live_tests.compare import PerformanceComparison, Severity, compare_performa
 from live_tests.models import ExecutionKey
 from live_tests.store import http_flows
 from live_tests.store.session_db import SessionDatabase
+from tests.conftest import DEMO_DIR
 
 CONTROL = ExecutionKey("source-x", "1.0.0", "read")
 TARGET = ExecutionKey("source-x", "2.0.0", "read")
@@ -116,10 +117,10 @@ def test_the_tolerance_is_the_callers(con):
 
 
 def test_differences_under_the_floors_are_not_flagged(con):
-    """Ten times the control, but a short run: 0.9 s, 19 MiB, 0.4 s of CPU, 4 calls more are noise."""
-    small = {"duration_s": 0.1, "time_to_first_record_s": 0.05, "records": 10, "peak_memory_bytes": 2**20,
+    """Ten times the control, but a short run: 1.9 s, 19 MiB, 0.4 s of CPU, 4 calls more are noise."""
+    small = {"duration_s": 0.2, "time_to_first_record_s": 0.1, "records": 10, "peak_memory_bytes": 2**20,
              "cpu_seconds": 0.04, "calls": 1}  # fmt: skip
-    bigger = {"duration_s": 1.0, "time_to_first_record_s": 0.9, "records": 10, "peak_memory_bytes": 20 * 2**20,
+    bigger = {"duration_s": 2.0, "time_to_first_record_s": 1.9, "records": 10, "peak_memory_bytes": 20 * 2**20,
               "cpu_seconds": 0.44, "calls": 5}  # fmt: skip
     assert changes(compare(con, small, bigger)) == []
 
@@ -191,7 +192,7 @@ def test_a_failed_capture_is_no_count(con):
 
 def test_summary_shows_the_table_with_the_flag(con):
     summary = compare(con, {}, {"duration_s": 20.0}).summary_text()
-    assert "tolerance 25%; floors: time 1 s, memory 20 MiB, CPU 0.5 s, HTTP 5 calls" in summary
+    assert "tolerance 25%; floors: time 2 s, memory 20 MiB, CPU 0.5 s, HTTP 5 calls" in summary
     wall = next(line for line in summary.splitlines() if line.startswith("wall time"))
     assert wall.split() == ["wall", "time", "10.00", "s", "20.00", "s", "(+100%)", "<-", "flagged"]
 
@@ -252,3 +253,56 @@ def test_the_reports_show_the_performance_per_command(con, tmp_path):
     html = paths["html"].read_text()
     assert "<h2>Performance</h2>" in html and html.count('<tr class="flagged">') == 2
     assert "peak memory not compared: target has no memory sample (no cgroup figure)" in html
+
+
+# --- the suite on the demo: a slowdown planted in the target ------------------------------------------------
+
+PERF_TEST = "test_performance_is_comparable"
+
+
+def _suite(tmp_path: Path, name: str, **config: Any) -> Any:
+    from tests.test_regression_suite import DEMO_CATALOG, demo_args, run_suite
+
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({**json.loads((DEMO_DIR / "config.json").read_text()), **config}))
+    state = f"--state-path={DEMO_DIR / 'state.json'}"
+    args = demo_args("1.0.0", "2.0.0", f"--config-path={path}", DEMO_CATALOG, state, "-k", PERF_TEST)
+    return run_suite(*args, session_dir=tmp_path / name)
+
+
+@pytest.mark.docker
+def test_the_suite_flags_a_slowdown_planted_in_the_target(demo_images, tmp_path):
+    """40 ms per record in 2.0.0 alone: its reads are flagged (slower, fewer records/s), not failed; without
+    the knob nothing is flagged. Every figure is there, and not zero, for runs of a fraction of a second."""
+    slow = _suite(tmp_path, "slow", slowdown={"version": "2.0.0", "ms_per_record": 40})
+    assert slow.returncode == 0, slow.stdout[-3000:] + slow.stderr  # strict mode: performance never fails a run
+    reads = {f"{PERF_TEST}[{c}]" for c in ("read", "read-with-state")}
+    others = {f"{PERF_TEST}[{c}]" for c in ("spec", "check", "discover")}
+    assert slow.outcomes() == {**dict.fromkeys(reads, "passed with findings"), **dict.fromkeys(others, "passed")}
+    for name in reads:
+        flagged = {f["kind"]: f for f in slow.findings(name) if f["severity"] == "change"}
+        assert set(flagged) == {"wall_time_increased", "records_per_second_decreased"}, name
+        wall = flagged["wall_time_increased"]
+        assert wall["target"] >= 79 * 0.04 > wall["control"]  # at least the sleeps (read-with-state: 79 records)
+    performance = {p["command"]: p for p in slow.report["performance"]}
+    assert list(performance) == ["spec", "check", "discover", "read", "read-with-state"]
+    for command, p in performance.items():
+        for side in ("control", "target"):
+            figures = p[side]
+            assert figures["duration_s"] > 0 and figures["stdout_bytes"] > 0 and figures["bytes_per_s"] > 0
+            assert 2**20 < figures["peak_memory_bytes"] < 2**30 and figures["cpu_seconds"] > 0, (command, side)
+            assert figures["http_calls"] == 0 and figures["http_note"] is None  # captured: local mode calls nothing
+            if command.startswith("read"):
+                assert figures["records"] > 0 and figures["records_per_s"] > 0
+                assert figures["time_to_first_record_s"] > 0 and figures["http_calls_per_record"] == 0
+            else:
+                assert figures["records"] == 0 and figures["records_per_s"] is None
+    assert (
+        "⚠️ The target is slower or heavier beyond 25% in `read`, `read-with-state`"
+        in (tmp_path / "slow" / "report.md").read_text()
+    )
+
+    plain = _suite(tmp_path, "plain")
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr
+    assert plain.outcomes() == dict.fromkeys(reads | others, "passed")
+    assert all(not any(r["flagged"] for r in p["rows"]) for p in plain.report["performance"])

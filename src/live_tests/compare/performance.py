@@ -6,7 +6,8 @@ and HTTP calls (total and per record). A target is flagged when it is worse than
 than `tolerance` (a fraction: 0.25 = 25 %) AND by more than an absolute floor, so that the jitter of
 short runs (a container start, an interpreter's memory) is not reported as a regression:
 
-    time (wall, time to first record, records/s)  1 s      the start of a container varies by ~0.5 s
+    time (wall, time to first record, records/s)  2 s      starting a container (and its interpreter)
+                                                           on a busy machine varies by a second or more
     peak memory                                   20 MiB   an interpreter's footprint varies by MBs
     CPU time                                      0.5 s
     HTTP calls                                    5 calls  a retry or two is not a pattern
@@ -35,7 +36,7 @@ DEFAULT_TOLERANCE = 0.25
 class PerformanceFloors:
     """Differences below these are never flagged, whatever the ratio."""
 
-    time_s: float = 1.0
+    time_s: float = 2.0
     memory_bytes: int = 20 * 2**20
     cpu_s: float = 0.5
     http_calls: int = 5
