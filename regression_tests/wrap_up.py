@@ -60,6 +60,7 @@ def finish_session(
             interrupted=interrupted,
             expected_tests=expected_tests,
             noise=session.noise_baselines() if not interrupted else [],
+            perf_tolerance=s.perf_tolerance,
         )
         summary.reports = write_reports(session.session_dir, context)
         summary.verdict = context.session_verdict.text
