@@ -61,11 +61,9 @@ def judge(request: pytest.FixtureRequest) -> Judge:
 
 
 def _pair(session: RegressionSession, command: Command) -> ExecutionPair:
-    missing = session.settings.inputs_missing(command)
-    if missing:
-        pytest.skip(f"not run: {missing}")
-    if command is Command.READ_WITH_STATE and not session.settings.should_read_with_state:
-        pytest.skip("not run: --should-read-with-state=false (the default without --state-path)")
+    reason = session.skip_reason(command)
+    if reason is not None:
+        pytest.skip(reason)
     return session.pair(command)
 
 

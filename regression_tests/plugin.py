@@ -117,6 +117,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         heartbeat.start()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Plan the commands the tests left after -k and deselection need: the first of them runs them all."""
+    regression = _session(session.config)
+    if regression is None or not regression.started:
+        return
+    from live_tests.regression_tests.schedule import commands_used
+
+    regression.plan(commands_used(session.items))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     heartbeat = item.config.stash.get(_HEARTBEAT_KEY, None)
     if heartbeat is not None:

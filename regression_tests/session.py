@@ -1,8 +1,10 @@
-"""One regression session: the control and target executions of each command, run once, on demand.
+"""One regression session: the control and target executions of each command, run once, all at once.
 
-The first test that needs a command runs it on both versions concurrently (through the pipeline,
-behind the proxy unless disabled); every other test of the session reuses the results and the
-comparisons computed from them. All messages land in the session's duck.db.
+The plugin plans the commands the collected tests need (`plan`); the first test that needs any of
+them runs the whole plan in one batch, on both versions, at most --max-parallel executions at a
+time (through the pipeline, behind the proxy unless disabled). Every other test of the session
+reuses the results and the comparisons computed from them. A command that was not planned runs
+when a test first asks for it. All messages land in the session's duck.db.
 
 Noise baseline: a read command also runs the control a second time (`<version>+rerun`, after the
 first has started; in cache mode answered from the control's recording like the target). Every
@@ -13,6 +15,7 @@ run-time noise: the record, state and schema comparisons leave it out, and the r
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,9 +27,17 @@ import orjson
 from live_tests.compare import Finding, RecordsComparison, compare_records, find_volatile_paths
 from live_tests.compare.volatility import NoiseBaseline
 from live_tests.docker_engine import EngineError, connect, ensure_image, remove_leftovers
-from live_tests.models import Command, ConnectorInputs, ExecutionInputs, ExecutionKey, ExecutionResult
+from live_tests.models import (
+    Command,
+    ConnectorImage,
+    ConnectorInputs,
+    ExecutionInputs,
+    ExecutionKey,
+    ExecutionResult,
+)
 from live_tests.pipeline import run_executions
 from live_tests.proxy import ProxySessionCA
+from live_tests.regression_tests.schedule import submission_order
 from live_tests.regression_tests.settings import SuiteSettings
 from live_tests.secrets import SecretMasker, secret_values
 from live_tests.sql import table_exists
@@ -75,6 +86,7 @@ class RegressionSession:
         self._client: docker.DockerClient | None = None
         self._proxy_ca: ProxySessionCA | None = None
         self._pairs: dict[Command, ExecutionPair] = {}
+        self._planned: list[Command] = []  # run together at the first pair()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._masker: SecretMasker | None = None
         self._records: dict[Command, RecordsComparison] = {}
@@ -109,51 +121,85 @@ class RegressionSession:
     def artifacts_dir(self, command: Command, version: str) -> Path:
         return self.session_dir / ARTIFACTS_DIR / self.settings.connector / command.value / version
 
+    def skip_reason(self, command: Command) -> str | None:
+        """Why `command` is not run in this session (its tests skip); None: it runs."""
+        missing = self.settings.inputs_missing(command)
+        if missing:
+            return f"not run: {missing}"
+        if command is Command.READ_WITH_STATE and not self.settings.should_read_with_state:
+            return "not run: --should-read-with-state=false (the default without --state-path)"
+        return None
+
+    def plan(self, commands: Iterable[Command]) -> list[Command]:
+        """Run `commands` (those of them that can run) together at the first `pair()`; the plan, in order.
+
+        The spec joins any plan: the secrets to mask come from it (see `masker`).
+        """
+        runnable = {c for c in commands if self.skip_reason(c) is None}
+        if runnable:
+            runnable.add(Command.SPEC)
+        self._planned = submission_order(runnable - self._pairs.keys())
+        return list(self._planned)
+
     def pair(self, command: Command) -> ExecutionPair:
-        """Both executions of `command`, run now if they have not run yet in this session."""
+        """Both executions of `command`; the first call runs the planned batch (with `command` if it is not in it)."""
         if command not in self._pairs:
-            if command is not Command.SPEC:
-                # The secrets to mask come from the spec: know them before anything else runs,
+            batch = {*self._planned, command}
+            if self.settings.config_path is not None and command is not Command.SPEC:
+                # The secrets to mask come from the spec: know them before any test uses a result,
                 # so that masking never has to run containers (and reopen duck.db) mid-test.
-                _ = self.masker
-            self._pairs[command] = self._run(command)
+                batch.add(Command.SPEC)
+            self._run(submission_order(batch - self._pairs.keys()))
+            self._planned = [c for c in self._planned if c not in self._pairs]
+            _ = self.masker
         return self._pairs[command]
 
     def ran(self, command: Command) -> bool:
         return command in self._pairs
 
-    def _run(self, command: Command) -> ExecutionPair:
+    def _run(self, commands: list[Command]) -> None:
+        """One `run_executions` batch: every control and target, longest command first, reruns last."""
         if self._client is None or self.frozen:
-            raise RuntimeError(f"the regression session cannot run `{command.value}` now (not started or finished)")
+            names = ", ".join(f"`{c.value}`" for c in commands)
+            raise RuntimeError(f"the regression session cannot run {names} now (not started or finished)")
         s = self.settings
-        given = {"config": s.config_path, "catalog": s.catalog_path, "state": s.state_path}
-        inputs = {kind: path for kind, path in given.items() if kind in command.required_inputs}
-        runs = [(s.control, ""), (s.target, "")]
-        if s.noise_baseline and command in (Command.READ, Command.READ_WITH_STATE):
-            runs.append((s.control, RERUN_LABEL))  # queued last: it starts after the control
-        executions = [
-            ExecutionInputs(
-                connector=image,
-                command=command,
-                inputs=ConnectorInputs(**inputs),
-                artifacts_dir=self.artifacts_dir(command, f"{image.version}+{label}" if label else image.version),
-                run_id=s.run_id,
-                timeout_s=s.timeout_s,
-                label=label,
-                limits=s.limits,
-            )
-            for image, label in runs
-        ]
+        runs = [(command, image, "") for command in commands for image in (s.control, s.target)]
+        if s.noise_baseline:
+            # Last: each waits for (in cache mode, is answered from) its control, queued well before it.
+            reads = (Command.READ, Command.READ_WITH_STATE)
+            runs += [(command, s.control, RERUN_LABEL) for command in commands if command in reads]
+        executions = [self._execution(command, image, label) for command, image, label in runs]
         if s.proxy.enabled and self._proxy_ca is None:
             self._proxy_ca = ProxySessionCA.generate(s.run_id)
         self._close_query_connection()  # the loader needs the database file to itself
         with SessionDatabase(self.db_path) as db:
-            control, target, *rerun = run_executions(
-                self._client, db, executions, max_parallel=2, proxy=s.proxy, proxy_ca=self._proxy_ca
+            results = run_executions(
+                self._client, db, executions, max_parallel=s.max_parallel, proxy=s.proxy, proxy_ca=self._proxy_ca
             )
-        self._records.pop(command, None)
-        self._noise.pop(command, None)
-        return ExecutionPair(command, control, target, rerun[0] if rerun else None)
+        by_run = dict(zip(runs, results, strict=True))
+        for command in commands:
+            self._pairs[command] = ExecutionPair(
+                command,
+                by_run[(command, s.control, "")],
+                by_run[(command, s.target, "")],
+                by_run.get((command, s.control, RERUN_LABEL)),
+            )
+            self._records.pop(command, None)
+            self._noise.pop(command, None)
+
+    def _execution(self, command: Command, image: ConnectorImage, label: str) -> ExecutionInputs:
+        s = self.settings
+        given = {"config": s.config_path, "catalog": s.catalog_path, "state": s.state_path}
+        return ExecutionInputs(
+            connector=image,
+            command=command,
+            inputs=ConnectorInputs(**{kind: path for kind, path in given.items() if kind in command.required_inputs}),
+            artifacts_dir=self.artifacts_dir(command, f"{image.version}+{label}" if label else image.version),
+            run_id=s.run_id,
+            timeout_s=s.timeout_s,
+            label=label,
+            limits=s.limits,
+        )
 
     # --- queries ---------------------------------------------------------------------------
 
@@ -278,7 +324,8 @@ class RegressionSession:
     def masker(self) -> SecretMasker:
         """Masks the config's secrets: values at `airbyte_secret` properties of the specs.
 
-        Needs the specs: the spec executions run now if they have not (once per session).
+        Needs the specs: the spec executions run now if they have not (once per session; a planned
+        batch always holds the spec).
         Without any spec, values of properties whose name looks secret are masked instead.
         """
         if self._masker is None:
@@ -293,9 +340,11 @@ class RegressionSession:
         specs: list[Any] = []
         if self.started:
             with contextlib.suppress(Exception):  # a failed spec run: fall back to property names
-                pair = self.pair(Command.SPEC)
-                for key in (pair.control_key, pair.target_key):
-                    spec = self.last_message("spec", "spec", key)
+                if Command.SPEC not in self._pairs and not self.frozen:
+                    self._run([Command.SPEC])  # the spec alone, not what else is planned
+                # Interrupted, an unfinished batch may still have loaded the specs into duck.db.
+                for image in (self.settings.control, self.settings.target):
+                    spec = self.last_message("spec", "spec", self._execution(Command.SPEC, image, "").key)
                     if isinstance(spec, dict) and isinstance(spec.get("connectionSpecification"), dict):
                         specs.append(spec["connectionSpecification"])
         values: list[str] = []

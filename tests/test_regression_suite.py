@@ -37,7 +37,12 @@ DEMO_INPUTS = (
     f"--state-path={DEMO_DIR / 'state.json'}",
 )
 SPEC_TESTS = ("test_spec_is_compatible", "test_spec_is_valid_json_schema_and_accepts_config", "test_secrets_are_marked")
-OTHER_TESTS = ("test_check_succeeds", "test_catalogs_are_the_same", "test_discovered_catalog_is_valid")
+# test_performance_is_comparable runs for every command: here for spec, check and discover, in READ_TESTS for reads.
+PERF_TEST = "test_performance_is_comparable"
+OTHER_TESTS = (
+    "test_check_succeeds", "test_catalogs_are_the_same", "test_discovered_catalog_is_valid",
+    *(f"{PERF_TEST}[{command}]" for command in ("spec", "check", "discover")),
+)  # fmt: skip
 READ_TESTS = (
     "test_record_count_per_stream",
     "test_all_control_primary_keys_in_target",
@@ -51,6 +56,7 @@ READ_TESTS = (
     "test_stream_statuses_are_complete",
     "test_http_traffic_is_the_same",
     "test_no_new_non_protocol_output",
+    PERF_TEST,
 )
 READS = ("read", "read-with-state")
 ALL_TESTS = frozenset((*SPEC_TESTS, *OTHER_TESTS, *(f"{t}[{r}]" for t in READ_TESTS for r in READS)))
@@ -156,7 +162,7 @@ def test_demo_versions_strict_outcomes(demo_strict: SuiteRun) -> None:
     report = run.report
     assert (report["verdict"], report["blocking"], report["evaluation_mode"]) == ("failed", True, "strict")
     assert report["outcomes"] == {
-        "failed": 7, "error": 0, "inconclusive": 0, "passed with findings": 2, "passed": 21, "skipped": 0
+        "failed": 7, "error": 0, "inconclusive": 0, "passed with findings": 2, "passed": 26, "skipped": 0
     }  # fmt: skip
     assert report["pr_url"] == "https://github.com/o/r/pull/1"
     assert run.test_entry("test_spec_is_compatible")["message"] == (
@@ -243,7 +249,7 @@ def test_demo_junitxml_written_alongside(demo_strict: SuiteRun) -> None:
     assert demo_strict.junit is not None
     suite = ET.parse(demo_strict.junit).getroot().find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("30", "7", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == (str(len(ALL_TESTS)), "7", "0")
     spec_case = next(c for c in suite.iter("testcase") if c.get("name") == "test_spec_is_compatible")
     properties = {p.get("name"): p.get("value") for p in spec_case.iter("property")}
     assert properties == {"live_tests_outcome": "passed with findings"}
@@ -346,12 +352,13 @@ def test_a_session_where_no_test_ran_is_not_passed(demo_images: tuple[str, str],
 
 @pytest.mark.docker
 def test_an_interrupted_session_says_how_far_it_got(demo_copy: str, tmp_path: Path) -> None:
-    """Ctrl-C while `read` hangs: the tests that ran are reported, and the verdict says interrupted (not
-    passed, though every test that ran passed: the same image twice)."""
+    """Ctrl-C while `read` hangs: the verdict says interrupted (not passed, though nothing differs: the same
+    image twice), with how many tests ran; every execution is in duck.db, the hung reads as interrupted.
+    All commands run in one batch before the first test has a result, so none of the 30 ran."""
     config = tmp_path / "config.json"
     config.write_text(json.dumps({**json.loads((DEMO_DIR / "config.json").read_text()), "hang_seconds": 120}))
     session_dir = tmp_path / "session"
-    args = demo_args("1.0.0", demo_copy, f"--config-path={config}", DEMO_CATALOG)
+    args = demo_args("1.0.0", demo_copy, f"--config-path={config}", DEMO_CATALOG, "--max-parallel=8")
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "regression_tests", "-p", "no:cacheprovider", "-q", "--disable-proxy",
          f"--session-dir={session_dir}", *args],
@@ -366,16 +373,18 @@ def test_an_interrupted_session_says_how_far_it_got(demo_copy: str, tmp_path: Pa
     stdout, _ = process.communicate(timeout=120)
     run = SuiteRun(process.returncode, stdout, "", session_dir)
     assert run.returncode == 2, stdout[-2000:]  # pytest: interrupted
-    ran = len(run.report["tests"])
-    assert 0 < ran < 30
+    assert run.report["tests"] == []
     verdict, md, badge = _verdict_shown(run)
     assert verdict == "interrupted" and run.report["interrupted"] is True
-    assert run.report["verdict_text"] == f"interrupted ({ran} of 30 ran)"
+    assert run.report["verdict_text"] == f"interrupted (0 of {len(ALL_TESTS)} ran)"
     assert (
         md.startswith("## ⏸️ Regression tests INTERRUPTED:")
-        and f"Interrupted ({ran} of 30 ran)." in (session_dir / "report.md").read_text()
+        and f"Interrupted (0 of {len(ALL_TESTS)} ran)." in (session_dir / "report.md").read_text()
     )
     assert badge.startswith('interrupted">INTERRUPTED')
+    with duckdb.connect(str(session_dir / "duck.db"), read_only=True) as con:
+        reads = con.execute("SELECT version, success FROM executions WHERE command = 'read' ORDER BY ALL").fetchall()
+    assert reads == [("1.0.0", False), ("1.0.0+rerun", False), (demo_copy, False)]
 
 
 @pytest.mark.docker
