@@ -184,6 +184,10 @@ def run_execution(
             container.start()
             started = time.monotonic()
             started_at = datetime.now(UTC)
+            if cancel is not None and cancel.is_set():
+                # Cancelled after the check above: the pipeline's kill may have listed the running
+                # containers before this one started, and a silent connector would never be killed.
+                _kill(container)
             watchdog.start()
             usage.start()
             flusher.start()
