@@ -1,9 +1,10 @@
-"""The proxy stage: every execution talks to the world through its own mitmproxy container.
+"""The proxy stage: the executions of a run talk to the world through one mitmproxy container.
 
 - settings: how executions are proxied (mode, image, the user's mitmproxy options), checked.
 - trust: the run's CA and how a connector image is made to trust it.
-- container: the proxy container and its networks for one execution, and its dumps.
-- addon: the mitmdump addon that runs inside the proxy container (imports mitmproxy: not re-exported).
+- container: the run's proxy container and its networks, a lane per execution, and its dumps.
+- addon (+ addon_lanes, addon_recording, addon_har, addon_faults, addon_matching): the mitmdump addon
+  that runs inside the proxy container (imports mitmproxy: not re-exported).
 - Dockerfile: the default proxy image (built by live_tests.images.proxy).
 """
 
@@ -15,6 +16,7 @@ from live_tests.proxy.container import (
     PROXY_LOG_FILE,
     ProxiedExecution,
     ProxyError,
+    RunProxy,
     attach_to_proxy,
     proxy_for_execution,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "ProxyMode",
     "ProxySessionCA",
     "ProxySettings",
+    "RunProxy",
     "attach_to_proxy",
     "check_recording",
     "parse_proxy_options",

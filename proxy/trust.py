@@ -26,8 +26,7 @@ from docker.errors import DockerException, NotFound
 from live_tests.docker_engine import labels
 
 PROXY_ALIAS = "live-tests-proxy"
-PROXY_PORT = 8080
-PROXY_URL = f"http://{PROXY_ALIAS}:{PROXY_PORT}"
+PROXY_PORT = 8080  # the first execution's port; the next ones follow (one port per execution)
 # Inside the connector container.
 CA_BUNDLE_PATH = "/etc/live-tests/ca-bundle.pem"
 CA_CERT_PATH = "/etc/live-tests/mitmproxy-ca-cert.pem"
@@ -180,12 +179,14 @@ def java_truststore(cert_pem: bytes, password: str = TRUSTSTORE_PASSWORD) -> byt
     return body + digest
 
 
-def connector_environment(trust: ImageTrust, image_env: Sequence[str] = ()) -> dict[str, str]:
+def connector_environment(trust: ImageTrust, image_env: Sequence[str] = (), port: int = PROXY_PORT) -> dict[str, str]:
+    """What tells the connector to go through its proxy port and to trust the run's CA."""
+    url = f"http://{PROXY_ALIAS}:{port}"
     env = {
-        "HTTP_PROXY": PROXY_URL,
-        "HTTPS_PROXY": PROXY_URL,
-        "http_proxy": PROXY_URL,
-        "https_proxy": PROXY_URL,
+        "HTTP_PROXY": url,
+        "HTTPS_PROXY": url,
+        "http_proxy": url,
+        "https_proxy": url,
         "NO_PROXY": "",
         "no_proxy": "",
         "REQUESTS_CA_BUNDLE": CA_BUNDLE_PATH,
@@ -198,9 +199,9 @@ def connector_environment(trust: ImageTrust, image_env: Sequence[str] = ()) -> d
         existing = next((e.split("=", 1)[1] for e in image_env if e.startswith("JAVA_TOOL_OPTIONS=")), "")
         properties = {
             "http.proxyHost": PROXY_ALIAS,
-            "http.proxyPort": str(PROXY_PORT),
+            "http.proxyPort": str(port),
             "https.proxyHost": PROXY_ALIAS,
-            "https.proxyPort": str(PROXY_PORT),
+            "https.proxyPort": str(port),
             "javax.net.ssl.trustStore": TRUSTSTORE_PATH,
             "javax.net.ssl.trustStorePassword": TRUSTSTORE_PASSWORD,
             "javax.net.ssl.trustStoreType": "JKS",

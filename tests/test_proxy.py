@@ -27,7 +27,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.io import FlowReader
 
-from live_tests.docker_engine import labels
+from live_tests.docker_engine import LABEL_ROLE, LABEL_RUN_ID, labels
 from live_tests.images import download_wheels, ensure_proxy_image, proxy_wheels
 from live_tests.models import (
     Command,
@@ -47,6 +47,7 @@ from live_tests.proxy import (
     ProxyMode,
     ProxySessionCA,
     ProxySettings,
+    RunProxy,
     parse_proxy_options,
     proxy_for_execution,
 )
@@ -632,15 +633,57 @@ def test_repeated_options_keep_every_value() -> None:
     assert PROXY_ALIAS == "live-tests-proxy"
 
 
-def test_host_side_names_match_the_addon() -> None:
-    from live_tests.proxy import addon, container
+@pytest.mark.docker
+def test_one_proxy_serves_a_run_and_keeps_each_executions_flows_apart(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, upstream: Upstream, tmp_path: Path
+) -> None:
+    """Two lanes open at once on the run's one proxy; a third with an unreadable recording fails alone."""
+    run_id = f"proxy-lanes-{uuid.uuid4().hex[:6]}"
+    options = parse_proxy_options([f"map_remote={upstream.map_remote}"])
+    settings = ProxySettings(image=proxy_image, mode=ProxyMode.CACHE, options=options)
+    garbage = tmp_path / "garbage.mitm"
+    garbage.write_bytes(b"not a mitmproxy dump")
+    calls = {
+        "a": [["GET", f"{API}/v1/a?x=1", None]],
+        "b": [["GET", f"{API}/v1/b", None], ["POST", f"{API}/v1/b", json.dumps({"n": 2})]],
+    }
+    lanes = {name: _inputs(tmp_path, client_image, run_id, name) for name in ("a", "b", "bad")}
+    filters = {"label": [f"{LABEL_RUN_ID}={run_id}", f"{LABEL_ROLE}=proxy"]}
+    with RunProxy.running(docker_client, settings, None, run_id, lanes=3) as proxy:
+        with proxy.lane(lanes["a"]) as a, proxy.lane(lanes["b"]) as b:
+            for name, lane in (("a", a), ("b", b)):
+                assert lane.attachment is not None
+                answers = run_connector(
+                    docker_client, client_image, lane.attachment, CLIENT, run_id, {"CALLS": json.dumps(calls[name])}
+                )
+                assert [answer["status"] for answer in answers] == [200] * len(calls[name]), answers
+        refused = r"^proxy: cannot read recording .*recording\.mitm"
+        with pytest.raises(ProxyError, match=refused), proxy.lane(lanes["bad"], cache_from=garbage):
+            pytest.fail("a lane that cannot read its recording must not serve")
+        assert len(docker_client.containers.list(filters=filters)) == 1
+        assert (a.failure, b.failure) == (None, None)
+    for name, expected in calls.items():
+        artifacts = lanes[name].artifacts_dir
+        flows = read_mitm(artifacts / "http_dump.mitm")
+        assert [(f.request.method, f.request.pretty_url) for f in flows] == [(m, u) for m, u, _ in expected]
+        assert len((artifacts / "http_flows.jsonl").read_text().splitlines()) == len(expected)
+        assert len(json.loads((artifacts / "http_dump.har").read_text())["log"]["entries"]) == len(expected)
+        assert json.loads((artifacts / "http_capture.json").read_text())["flows"] == len(expected)
+    bad = json.loads((lanes["bad"].artifacts_dir / "http_capture.json").read_text())
+    assert bad["error"].startswith("proxy: cannot read recording") and "flows" not in bad
+    assert leftovers(docker_client, run_id) == []
 
-    assert (container.MITM_FILE, container.HAR_FILE, container.FLOWS_FILE) == (
-        addon.MITM_FILE,
-        addon.HAR_FILE,
-        addon.FLOWS_FILE,
-    )
+
+def test_host_side_names_match_the_addon() -> None:
+    from live_tests.proxy import addon, addon_lanes, container
+
+    names = ("MITM_FILE", "HAR_FILE", "FLOWS_FILE", "REPLAY_FILE")
+    assert [getattr(container, n) for n in names] == [getattr(addon_lanes, n) for n in names]
     assert Path(addon.__file__).name == container.ADDON_FILE
+    # Every helper the addon imports is copied next to it into the proxy container.
+    package = Path(addon.__file__).parent
+    imported = {p.stem for p in package.glob("addon_*.py")}
+    assert imported == {Path(name).stem for name in container.ADDON_HELPERS}
 
 
 # A JVM client (HttpURLConnection): it reads neither *_PROXY nor PEM bundles, only JAVA_TOOL_OPTIONS.

@@ -1,4 +1,4 @@
-"""Run several executions concurrently (bounded), each through runner (behind its proxy) -> store.
+"""Run several executions concurrently (bounded), each through runner (behind the run's proxy) -> store.
 
 Ctrl-C (or SIGTERM turned into KeyboardInterrupt by the CLI) stops every connector of the run,
 lets each execution flush and load what it got, removes whatever is left, and re-raises.
@@ -27,8 +27,8 @@ from live_tests.proxy import (
     ProxyMode,
     ProxySessionCA,
     ProxySettings,
+    RunProxy,
     attach_to_proxy,
-    proxy_for_execution,
 )
 from live_tests.runner import ProgressCallback, run_execution
 from live_tests.store.execution_store import ExecutionStore
@@ -57,14 +57,46 @@ def run_executions(
 ) -> list[ExecutionResult]:
     """Results in the order of `executions`; every execution's artifacts are loaded into `db`.
 
-    With `proxy`, each execution runs behind its own proxy (see live_tests.proxy). In cache mode
-    the first execution of each command is the control: the others wait for it and are answered
-    from its recording.
+    With `proxy`, one proxy serves every execution, each in a lane of its own (see live_tests.proxy).
+    In cache mode the first execution of each command is the control: the others wait for it and
+    are answered from its recording.
     """
+    if not executions:
+        return []
     cancel = threading.Event()
-    if proxy is not None and proxy.enabled and proxy_ca is None:
-        proxy_ca = ProxySessionCA.generate(executions[0].run_id if executions else "run")
+    run_ids = {inputs.run_id for inputs in executions}
+    with contextlib.ExitStack() as stack:
+        run_proxy = None
+        if proxy is not None:
+            run_proxy = stack.enter_context(
+                RunProxy.running(
+                    client,
+                    proxy,
+                    proxy_ca,
+                    executions[0].run_id,
+                    lanes=len(executions),
+                    images=[inputs.connector.reference for inputs in executions],
+                )
+            )
+        try:
+            return _run_all(client, db, executions, max_parallel, on_progress, proxy, run_proxy, cancel)
+        finally:
+            stack.close()  # the proxy writes what its lanes still hold before anything is removed
+            if cancel.is_set():
+                for run_id in run_ids:
+                    remove_leftovers(client, run_id)
 
+
+def _run_all(
+    client: docker.DockerClient,
+    db: SessionDatabase,
+    executions: Sequence[ExecutionInputs],
+    max_parallel: int,
+    on_progress: ProgressCallback | None,
+    proxy: ProxySettings | None,
+    run_proxy: RunProxy | None,
+    cancel: threading.Event,
+) -> list[ExecutionResult]:
     def execute(inputs: ExecutionInputs, control: _Control | None = None) -> ExecutionResult:
         cache_from = None
         if control is not None:
@@ -109,9 +141,9 @@ def run_executions(
     def run_proxied(
         inputs: ExecutionInputs, store: ExecutionStore, cache_from: Path | None
     ) -> tuple[RunOutcome, HttpCapture | None]:
-        assert proxy is not None and (proxy_ca is not None or not proxy.enabled)
+        assert run_proxy is not None
         try:
-            with proxy_for_execution(client, inputs, proxy, proxy_ca, cache_from=cache_from) as proxied:  # type: ignore[arg-type]
+            with run_proxy.lane(inputs, cache_from) as proxied:
                 outcome = run(inputs, store, proxied)
         except ProxyError as exc:
             return RunOutcome(error=str(exc)), exc.capture
@@ -132,11 +164,8 @@ def run_executions(
         wait(futures)
     except KeyboardInterrupt:
         cancel.set()
-        run_ids = {inputs.run_id for inputs in executions}
-        _kill_connectors(client, run_ids)
+        _kill_connectors(client, {inputs.run_id for inputs in executions})
         pool.shutdown(wait=True, cancel_futures=True)
-        for run_id in run_ids:
-            remove_leftovers(client, run_id)
         raise
     pool.shutdown(wait=True)
     return [future.result() for future in futures]
