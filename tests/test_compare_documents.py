@@ -456,8 +456,10 @@ CATALOG_RULES: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]], set[t
         {("property_no_longer_required", C, f"{S}.id")}),
     "cosmetic": (one_stream({"id": {"type": "integer", "title": "Id"}}), one_stream({"id": {"type": "integer"}}),
                  {("cosmetic_change", I, f"{S}.id.title")}),
-    "an unknown stream key": (one_stream(is_resumable=True), one_stream(is_resumable=False),
-                              {("unclassified_change", C, "$.is_resumable")}),
+    "resumability": (one_stream(is_resumable=True), one_stream(is_resumable=False),
+                     {("resumability_changed", C, "$.is_resumable")}),
+    "an unknown stream key": (one_stream(x_sharded=True), one_stream(x_sharded=False),
+                              {("unclassified_change", C, "$.x_sharded")}),
     "an unknown schema attribute": (one_stream({"id": {"type": "integer", "airbyte_type": "integer"}}), one_stream(),
                                     {("unclassified_change", C, f"{S}.id.airbyte_type")}),
 }  # fmt: skip

@@ -129,6 +129,6 @@ def test_catalog_attribute_added_by_the_cdk_is_listed(faker_images: None, tmp_pa
     assert run.report["verdict"] == "passed"
     assert noise(run) == CLOCK_NOISE
     assert differences(run) == {
-        "test_catalogs_are_the_same": {("unclassified_change", s, "$.is_resumable", None) for s in STREAMS},
+        "test_catalogs_are_the_same": {("resumability_changed", s, "$.is_resumable", None) for s in STREAMS},
         "test_states_are_the_same[read]": {("state_count_changed", None, None, None)},
     }

@@ -351,6 +351,8 @@ RULES: tuple[Rule, ...] = (
     Rule(CATALOG, TOP,     ("source_defined_primary_key",),      always("primary_key_changed", BREAKING)),
     Rule(CATALOG, TOP,     ("default_cursor_field",),            always("cursor_field_changed", BREAKING)),
     Rule(CATALOG, TOP,     ("source_defined_cursor",),           always("source_defined_cursor_changed", BREAKING)),
+    # Whether an interrupted full refresh resumes from its state or starts over: not what a destination reads.
+    Rule(CATALOG, TOP,     ("is_resumable",),                    always("resumability_changed", CHANGE)),
 )  # fmt: skip
 
 
