@@ -60,6 +60,19 @@ class PrimaryKeysComparison(RecordsComparison):
 class RecordsContentComparison(RecordsComparison):
     title: ClassVar[str] = "Records compared field by field"
 
+    def overview_lines(self) -> list[str]:
+        lines = super().overview_lines()
+        # A stream on one side only has nothing to compare field by field: say where it is judged.
+        for d in self.streams.values():
+            if bool(d.control_count) != bool(d.target_count):
+                side = "control" if d.control_count else "target"
+                count = d.control_count or d.target_count
+                lines.append(
+                    f"`{d.stream}` has records in {side} only ({count}): nothing to compare field by field;"
+                    " test_record_count_per_stream reports it"
+                )
+        return lines
+
 
 def view(
     comparison: RecordsComparison, cls: type[RecordsComparison], kinds: frozenset[str], keep_example: ExampleFilter

@@ -509,3 +509,24 @@ def test_added_findings_are_listed_and_never_fail() -> None:
     verdict = decide_test([ADDED, ADDED])
     assert (verdict.outcome, verdict.differences, verdict.failing) == (Outcome.PASSED_WITH_FINDINGS, 2, 0)
     assert decide_test([ADDED, "breaking"]).outcome is Outcome.FAILED
+
+
+def test_the_content_view_says_where_a_stream_on_one_side_only_is_judged() -> None:
+    """A stream only the target emits has nothing to compare field by field; the content test's table
+    shows its extra records, so its text points at the count test instead of a bare "No differences"."""
+    from live_tests.compare import RecordsComparison, StreamRecordsDiff
+    from live_tests.regression_tests import record_views
+
+    key = ExecutionKey("source-x", "1", "read")
+    only_target = StreamRecordsDiff("pokemon", [["id"]], control_count=0, target_count=1, extra_in_target=1)
+    both = StreamRecordsDiff("berries", [["id"]], control_count=2, target_count=2)
+    finding = Finding("stream_extra_in_target", Severity.CHANGE, "`pokemon`: no records in control, 1 in target")
+    streams = {"pokemon": only_target, "berries": both}
+    comparison = RecordsComparison(control=key, target=key._replace(version="2"), findings=[finding], streams=streams)
+    content = record_views.content(comparison)
+    assert content.findings == []  # judged by the count test, not twice
+    assert content.overview_lines()[-1] == (
+        "`pokemon` has records in target only (1): nothing to compare field by field;"
+        " test_record_count_per_stream reports it"
+    )
+    assert not any("berries" in line and "only" in line for line in content.overview_lines())
