@@ -99,7 +99,7 @@ class Judge:
         text = _with_accepted(_with_verdict(result.summary_text(), title, _verdict_line(verdict)), accepted)
         summary = session.mask(text)
         files: list[Path] = []
-        if differences or accepted:
+        if open_findings or accepted:  # notes too: findings.json is where every finding can be read
             directory = session.session_dir / test_dir_name(item.name)
             files = result.write_diff_files(directory)
             # The comparison's own verdict knows nothing of the test's rules and mode: show the test's.

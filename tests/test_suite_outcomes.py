@@ -160,7 +160,10 @@ def test_outcomes_messages_and_diff_files(pytester: pytest.Pytester, tmp_path: P
     assert tests["test_skipped"]["message"] == "not run: 'read' needs --catalog-path"
     assert tests["test_breaking"]["files"] == ["summary.txt", "findings.json"]
     assert tests["test_inconclusive"]["files"] == ["summary.txt"]  # the reason, for the diff folder
-    assert tests["test_clean"]["files"] == []
+    # A test with notes only passes, and its notes are written like any finding.
+    assert sorted(Path(f).name for f in tests["test_clean"]["files"]) == ["findings.json", "summary.txt"]
+    notes = json.loads((tmp_path / "session" / "test_clean" / "findings.json").read_text())
+    assert [(f["kind"], f["severity"], f["message"]) for f in notes["findings"]] == [("note", "info", "only a note")]
     summary = (tmp_path / "session" / "test_breaking" / "summary.txt").read_text()
     assert summary.startswith("Planted: FAILED (1 difference(s) fail this test)")
     accepted_summary = (tmp_path / "session" / "test_accepted" / "summary.txt").read_text()
