@@ -235,9 +235,7 @@ RUN_TYPES: dict[Command, type[CommandRun]] = {
 
 def command_run(session: RegressionSession, command: Command) -> CommandRun:
     """The run of any command, for a test of every command (skipped when the command is not run)."""
-    missing = session.settings.inputs_missing(command)
-    if missing:
-        pytest.skip(f"not run: {missing}")
-    if command is Command.READ_WITH_STATE and not session.settings.should_read_with_state:
-        pytest.skip("not run: --should-read-with-state=false (the default without --state-path)")
+    reason = session.skip_reason(command)
+    if reason is not None:
+        pytest.skip(reason)
     return RUN_TYPES[command](session, session.pair(command))

@@ -65,6 +65,11 @@ def test_demo_http_gives_exactly_the_documented_request_differences(
     assert outcomes["test_http_traffic_is_the_same[read]"] == "passed with findings", outcomes
     http = {h["command"]: h for h in report["http_calls"]}
     assert http["read"]["requests"] == {"control": 7, "target": 5}
+    # The performance figures count the same flows, per execution; fewer calls for as many records: no flag.
+    performance = {p["command"]: p for p in report["performance"]}
+    assert [performance["read"][side]["http_calls"] for side in ("control", "target")] == [7, 5]
+    assert [performance["check"][side]["http_calls"] for side in ("control", "target")] == [1, 1]
+    assert not any(r["flagged"] for r in performance["read"]["rows"])
     assert http["read"]["target"]["dumps"] == [
         "command_execution_artifacts/source-demo/read/2.0.0/http_dump.har",
         "command_execution_artifacts/source-demo/read/2.0.0/http_dump.mitm",
