@@ -56,6 +56,7 @@ except ImportError:
 __all__ = ["LiveTestsAddon", "write_har"]
 
 DEFAULT_UNMATCHED_STATUS = 599
+_WRITTEN = "live_tests.written"
 
 logger = logging.getLogger("live_tests")
 
@@ -65,7 +66,6 @@ class LiveTestsAddon:
         self.lanes = Lanes()
         # The request as the connector sent it, by flow id, until the flow is written.
         self._as_sent: dict[str, http.Request] = {}
-        self._written: set[str] = set()
 
     def load(self, loader: Any) -> None:
         loader.add_option("live_tests_lanes_dir", str, "", "Folder of the lanes (one per execution; see addon_lanes).")
@@ -155,9 +155,9 @@ class LiveTestsAddon:
         )
 
     def _record(self, lane: Lane, flow: http.HTTPFlow) -> None:
-        if flow.id in self._written:
+        if flow.metadata.get(_WRITTEN):  # response and error hooks may both come for one flow
             return
-        self._written.add(flow.id)
+        flow.metadata[_WRITTEN] = True
         as_sent = self._as_sent.pop(flow.id, None)
         record = flow
         if as_sent is not None and as_sent.get_state() != flow.request.get_state():

@@ -9,7 +9,8 @@ listens on every port from the start):
 - the watcher (every 20 ms) opens the lane: its dumps in `<port>/dump/`, its recording, its fault
   counters. It answers `ready`: {"ok": true}, or {"ok": false, "error": "..."};
 - the host adds `close` once the connector is gone; the watcher closes the dumps, writes the HAR and
-  answers `closed` ({"flows": N}). No answer means the proxy no longer runs its event loop.
+  answers `closed` ({"flows": N}). No answer means the proxy no longer runs its event loop;
+- meanwhile the watcher beats (`heartbeat`, twice a second): a beat that stops is a hung proxy.
 
 Each lane's dumps are what one proxy per execution wrote before: the same files, the same content.
 """
@@ -20,6 +21,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,7 +48,9 @@ READY = "ready"
 CLOSE = "close"
 CLOSED = "closed"
 DUMP_DIR = "dump"
+HEARTBEAT = "heartbeat"  # in the lanes folder: {"beat": N}, N going up while the proxy's event loop runs
 WATCH_INTERVAL_S = 0.02
+HEARTBEAT_S = 0.5
 
 logger = logging.getLogger("live_tests")
 
@@ -136,7 +140,11 @@ class Lanes:
 
     async def _watch(self, ignore_params: frozenset[str], ignore_content: bool) -> None:
         assert self.directory is not None
+        beats, beaten = 0, 0.0
         while True:
+            if time.monotonic() - beaten >= HEARTBEAT_S:  # the host's sign that the event loop runs
+                beats, beaten = beats + 1, time.monotonic()
+                _answer(self.directory / HEARTBEAT, {"beat": beats})
             for entry in os.scandir(self.directory):
                 if not entry.name.isdigit():
                     continue

@@ -71,9 +71,11 @@ _CONFDIR = f"{_ROOT}/confdir"
 _LANES_DIR = f"{_ROOT}/lanes"
 _ADDON = f"{_ROOT}/live_tests_addon.py"
 _RECORDING_DIR = f"{_ROOT}/recording"
-# How long a running proxy may take to answer a lane's close before it counts as hung.
+# How long a running proxy may take to answer a lane's close, or go without a heartbeat, before it
+# counts as hung.
 _ANSWER_TIMEOUT_S = 5.0
 _POLL_S = 0.02
+_MONITOR_S = 1.0
 
 
 class ProxyError(Exception):
@@ -102,6 +104,8 @@ class ProxiedExecution:
     capture: HttpCapture | None = None
     # The proxy died or stopped answering while the connector ran (one line): the execution failed.
     failure: str | None = None
+    # The proxy stage stopped the connector because its proxy failed: the failure is the execution's error.
+    connector_stopped: bool = False
 
 
 class RunProxy:
@@ -112,6 +116,10 @@ class RunProxy:
         self.networks: list[Any] = []
         self.container: Any = None
         self.start_error: ProxyError | None = None
+        # Set by the monitor when the proxy died or hung mid-run (one line); the connectors were stopped.
+        self.failure: str | None = None
+        self._monitor_stop = threading.Event()
+        self._monitor: threading.Thread | None = None
         self._startup_log = b""
         self._next_port = PROXY_PORT
         self._lanes = 0
@@ -182,6 +190,8 @@ class RunProxy:
                 egress.connect(self.container)
             self.container.start()
             self._startup_log = _wait_until_listening(self.container, self.settings.ready_timeout_s)
+            self._monitor = threading.Thread(target=self._watch, name="proxy-monitor", daemon=True)
+            self._monitor.start()
         except (DockerException, ProxyError) as exc:
             error, message = _setup_error(exc)
             assert error is not None and message is not None
@@ -208,8 +218,38 @@ class RunProxy:
             files.append((f"{_RECORDING_DIR}/{_recording_name(recording)}", 0o644, recording))
         return files
 
+    def _watch(self) -> None:
+        """While the run lasts: a proxy that dies or whose event loop stops beating fails the run now,
+        its connectors stopped, instead of leaving them to wait on it until their own timeout."""
+        last_beat, beating_since = None, time.monotonic()
+        while not self._monitor_stop.wait(_MONITOR_S):
+            failure = self._failure()
+            if failure is None:
+                beat = self._read_json(f"{_LANES_DIR}/heartbeat")
+                if beat != last_beat:
+                    last_beat, beating_since = beat, time.monotonic()
+                elif time.monotonic() - beating_since > _ANSWER_TIMEOUT_S:
+                    failure = _HUNG
+            if failure is not None and not self._monitor_stop.is_set():
+                self.failure = f"{failure}; the connectors it served were stopped"
+                self._stop_connectors()
+                return
+
+    def _stop_connectors(self) -> None:
+        """Kill every container on the run's internal network but the proxy: the connectors."""
+        with contextlib.suppress(DockerException):
+            network = self.networks[0]
+            network.reload()
+            for container in network.containers:
+                if container.id != self.container.id:
+                    with contextlib.suppress(DockerException):
+                        container.kill()
+
     def _stop(self) -> None:
         """Stop (mitmdump writes the dumps of lanes still open on SIGTERM), remove everything. Never raises."""
+        self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join()
         container = self.container
         try:
             if container is not None and self._open_lanes:
@@ -255,13 +295,14 @@ class RunProxy:
             _write_capture_info(artifacts, capture, flows=None)
             yield ProxiedExecution(None, capture)
             return
-        if self.start_error is not None:
-            capture = self.start_error.capture or self._planned(ProxyMode.CAPTURE, None)
-            with contextlib.suppress(OSError):
-                _write_capture_info(artifacts, capture, flows=None)
-            raise ProxyError(str(self.start_error), capture)
         mode, recording = _effective_mode(self.settings, cache_from)
         planned = self._planned(mode, recording)
+        if self.start_error is not None or self.failure is not None:
+            error = self.start_error or ProxyError(self.failure or "", dataclasses.replace(planned, error=self.failure))
+            capture = error.capture or planned
+            with contextlib.suppress(OSError):
+                _write_capture_info(artifacts, capture, flows=None)
+            raise ProxyError(str(error), capture)
         with self._lock:
             port, self._next_port = self._next_port, self._next_port + 1
         if port >= PROXY_PORT + self._lanes:
@@ -284,6 +325,7 @@ class RunProxy:
             yield proxied
         finally:
             proxied.failure = self._close(folder)
+            proxied.connector_stopped = self.failure is not None and proxied.failure == self.failure
             if proxied.failure is None:
                 with self._lock:
                     self._open_lanes -= 1
@@ -331,7 +373,7 @@ class RunProxy:
 
     def _close(self, folder: str) -> str | None:
         """Ask the lane to write its dumps; why the proxy could not (dead, paused, hung), or None."""
-        failure = self._failure()
+        failure = self.failure or self._failure()
         if failure is not None:
             return failure
         try:
@@ -340,23 +382,29 @@ class RunProxy:
             return self._failure()
         if self._answer(f"{folder}/closed", _ANSWER_TIMEOUT_S) is not None:
             return None
-        return self._failure() or (
-            f"proxy: the proxy stopped answering mid-run (no answer within {_ANSWER_TIMEOUT_S:g}s);"
-            " later requests were not served"
-        )
+        return self.failure or self._failure() or _HUNG
+
+    def _read_json(self, path: str) -> dict[str, Any] | None:
+        """A file the addon wrote (whole, by rename), or None while there is none."""
+        try:
+            chunks, _stat = self.container.get_archive(path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                member = tar.next()
+                source = tar.extractfile(member) if member is not None else None
+                return json.loads(source.read() or b"{}") if source is not None else None
+        except (NotFound, tarfile.TarError, ValueError):
+            return None
 
     def _answer(self, path: str, timeout_s: float) -> dict[str, Any] | None:
         """The addon's answer file, once it is there; None when none came in time or the proxy is gone."""
         deadline = time.monotonic() + timeout_s
         checked = time.monotonic()
         while time.monotonic() < deadline:
-            with contextlib.suppress(NotFound):
-                chunks, _stat = self.container.get_archive(path)
-                with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-                    member = tar.next()
-                    source = tar.extractfile(member) if member is not None else None
-                    if source is not None:
-                        return json.loads(source.read() or b"{}")
+            answer = self._read_json(path)
+            if answer is not None:
+                return answer
+            if self.failure is not None:
+                return None
             if time.monotonic() - checked > 1.0:  # a dead proxy will not answer: do not wait it out
                 checked = time.monotonic()
                 if self._failure() is not None:
@@ -405,6 +453,12 @@ class RunProxy:
         with contextlib.suppress(OSError):
             _write_capture_info(artifacts, capture, flows)
         return capture
+
+
+_HUNG = (
+    f"proxy: the proxy stopped answering mid-run (no answer within {_ANSWER_TIMEOUT_S:g}s);"
+    " later requests were not served"
+)
 
 
 @contextmanager

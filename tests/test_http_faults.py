@@ -189,6 +189,8 @@ def test_a_proxy_killed_mid_read_fails_the_execution_with_one_line(
     assert run.returncode == 1, output
     assert "source-demo:1.0.0 read proxy: the proxy died mid-run (exit code 137" in output, output
     assert "later requests were neither served nor captured" in output
+    # Seen while the connector still ran: it was stopped then, not left to run on without its proxy.
+    assert "the connectors it served were stopped" in output, output
     artifacts = tmp_path / run_id / "source-demo" / "read" / "1.0.0"
     capture = json.loads((artifacts / "http_capture.json").read_text())
     assert capture["error"].startswith("proxy: the proxy died mid-run (exit code 137")
@@ -203,7 +205,8 @@ def test_a_proxy_killed_mid_read_fails_the_execution_with_one_line(
 def test_a_proxy_that_stops_answering_fails_the_execution(
     docker_client: docker.DockerClient, tmp_path: Path, api_port: int
 ) -> None:
-    """SIGSTOP: the container still runs, connections are accepted, nothing answers (the demo gives up after 30s)."""
+    """SIGSTOP: the container still runs, connections are accepted, nothing answers (the demo would give up
+    after 30 s; the proxy's heartbeat stops first)."""
     config = json.loads(HTTP_CONFIG.read_text()) | {"hang_seconds": 3}
     (tmp_path / "config.json").write_text(json.dumps(config))
     run_id = f"proxy-stop-{uuid.uuid4().hex[:8]}"
@@ -229,6 +232,8 @@ def test_a_proxy_that_stops_answering_fails_the_execution(
     output = (run.stdout + run.stderr).replace("\n", "")
     assert run.returncode == 1, output
     assert "source-demo:1.0.0 read proxy: the proxy stopped answering mid-run (no answer within 5s)" in output
+    # Its heartbeat stopped: the connector was stopped then, not left waiting on its own 30 s timeout.
+    assert "the connectors it served were stopped" in output, output
     capture = json.loads((tmp_path / run_id / "source-demo" / "read" / "1.0.0" / "http_capture.json").read_text())
     assert capture["error"].startswith("proxy: the proxy stopped answering mid-run")
     assert leftovers(docker_client, run_id) == []

@@ -147,7 +147,8 @@ def _run_all(
                 outcome = run(inputs, store, proxied)
         except ProxyError as exc:
             return RunOutcome(error=str(exc)), exc.capture
-        if proxied.failure is not None and outcome.error is None:  # a dead proxy fails the execution
+        # A dead proxy fails the execution; when the proxy stage stopped the connector, that is why it ended.
+        if proxied.failure is not None and (outcome.error is None or proxied.connector_stopped):
             outcome = dataclasses.replace(outcome, error=proxied.failure)
         return outcome, proxied.capture
 
