@@ -165,8 +165,8 @@ def test_missing_figures_are_said_not_taken_as_zero(con):
     result = compare(con, {"calls": 10}, {"peak_memory_bytes": None, "cpu_seconds": None, "calls": None})
     assert changes(result) == []
     assert notes(result) == [
-        "peak memory not compared: target has no memory sample (no cgroup figure)",
-        "CPU time not compared: target has no CPU sample (no cgroup figure)",
+        "peak memory not compared: not measured for the target (no memory sample: no cgroup figure)",
+        "CPU time not compared: not measured for the target (no CPU sample: no cgroup figure)",
         "HTTP calls not compared (target: capture was off (--disable-proxy))",
     ]
     memory = next(r for r in result.rows() if r.metric.name == "peak_memory")
@@ -252,7 +252,7 @@ def test_the_reports_show_the_performance_per_command(con, tmp_path):
     assert "| read | peak memory | 200.0 MiB | - |  |  |" in md
     html = paths["html"].read_text()
     assert "<h2>Performance</h2>" in html and html.count('<tr class="flagged">') == 2
-    assert "peak memory not compared: target has no memory sample (no cgroup figure)" in html
+    assert "peak memory not compared: not measured for the target (no memory sample: no cgroup figure)" in html
 
 
 # --- the suite on the demo: a slowdown planted in the target ------------------------------------------------
@@ -307,3 +307,21 @@ def test_the_suite_flags_a_slowdown_planted_in_the_target(demo_images, tmp_path)
     assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr
     assert plain.outcomes() == dict.fromkeys(reads | others, "passed")
     assert all(not any(r["flagged"] for r in p["rows"]) for p in plain.report["performance"])
+
+
+def test_an_old_duck_db_read_as_it_is_has_its_figures_and_says_what_it_lacks(tmp_path):
+    """Not opened by the store since (nothing migrated): what it has is compared, the rest is said missing."""
+    path = tmp_path / "duck.db"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE executions (connector VARCHAR, version VARCHAR, command VARCHAR, duration_s DOUBLE,"
+                " time_to_first_record_s DOUBLE, peak_memory_bytes BIGINT)")  # fmt: skip
+    rows = "('source-x', '1.0.0', 'read', 10, 1, 2e8), ('source-x', '2.0.0', 'read', 30, 1, 2e8)"
+    old.execute(f"INSERT INTO executions VALUES {rows}")
+    result = compare_performance(old, CONTROL, TARGET)
+    assert changes(result) == ["wall_time_increased"]
+    assert notes(result) == [
+        "CPU time not compared: not measured for the control and target (no CPU sample: no cgroup figure)",
+        "stdout bytes not compared: not measured for the control and target (a duck.db of an older version)",
+        "HTTP calls not compared (control: no record of an HTTP capture; target: no record of an HTTP capture)",
+    ]
+    old.close()

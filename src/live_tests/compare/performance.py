@@ -201,6 +201,11 @@ class PerformanceComparison(Comparison):
         }
 
 
+_FIGURE_COLUMNS = (
+    "duration_s", "time_to_first_record_s", "records", "stdout_bytes", "peak_memory_bytes", "cpu_seconds",
+)  # fmt: skip
+
+
 def execution_figures(con: duckdb.DuckDBPyConnection, control: ExecutionKey, target: ExecutionKey) -> dict[str, Any]:
     """{"control"|"target": ExecutionFigures} of the sides that have an executions row; one query."""
     if not table_exists(con, "executions"):
@@ -227,12 +232,23 @@ def execution_figures(con: duckdb.DuckDBPyConnection, control: ExecutionKey, tar
         if has_records
         else "NULL"
     )
+    # A duck.db of an older version, not opened by the store since (which adds them), lacks some columns.
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'executions'"
+            " AND table_schema = 'main' AND table_catalog = current_database()"
+        ).fetchall()
+    }
+    col = {name: f"e.{name}" if name in present else "NULL" for name in _FIGURE_COLUMNS}
     rows = fetch_dicts(
         con,
         f"""WITH flows AS ({flows}), captures AS ({captures})
         SELECT CASE WHEN {key_filter("c", "e")} THEN 'control' ELSE 'target' END AS side,
-               e.connector, e.version, e.command, e.duration_s, e.time_to_first_record_s,
-               coalesce(e.records, {counted}) AS records, e.stdout_bytes, e.peak_memory_bytes, e.cpu_seconds,
+               e.connector, e.version, e.command, {col["duration_s"]} AS duration_s,
+               {col["time_to_first_record_s"]} AS time_to_first_record_s,
+               coalesce({col["records"]}, {counted}) AS records, {col["stdout_bytes"]} AS stdout_bytes,
+               {col["peak_memory_bytes"]} AS peak_memory_bytes, {col["cpu_seconds"]} AS cpu_seconds,
                CASE WHEN cap.enabled AND cap.error IS NULL THEN coalesce(f.calls, 0) END AS http_calls,
                CASE WHEN cap.enabled IS NULL THEN 'no record of an HTTP capture'
                     WHEN NOT cap.enabled THEN 'capture was off (--disable-proxy)'
@@ -326,16 +342,15 @@ def _note(result: PerformanceComparison, kind: str, message: str, path: str | No
 def _missing_measurements(result: PerformanceComparison, c: ExecutionFigures, t: ExecutionFigures) -> None:
     """Say which figure a side lacks: a comparison without it is not a comparison with 0."""
     measured = (
-        ("peak_memory", "peak memory", lambda f: f.peak_memory_bytes, "no memory sample (no cgroup figure)"),
-        ("cpu_time", "CPU time", lambda f: f.cpu_seconds, "no CPU sample (no cgroup figure)"),
-        ("bytes_per_second", "stdout bytes", lambda f: f.stdout_bytes, "not counted (a duck.db of an older version)"),
+        ("peak_memory", "peak memory", lambda f: f.peak_memory_bytes, "no memory sample: no cgroup figure"),
+        ("cpu_time", "CPU time", lambda f: f.cpu_seconds, "no CPU sample: no cgroup figure"),
+        ("bytes_per_second", "stdout bytes", lambda f: f.stdout_bytes, "a duck.db of an older version"),
     )
     for name, label, value, why in measured:
         sides = [side for side, f in (("control", c), ("target", t)) if value(f) is None]
         if sides:
             _note(result, "performance_figure_missing",
-                  f"{label} not compared: {' and '.join(sides)} {'have' if len(sides) > 1 else 'has'} {why}",
-                  path=name)  # fmt: skip
+                  f"{label} not compared: not measured for the {' and '.join(sides)} ({why})", path=name)  # fmt: skip
     if c.http_calls is None or t.http_calls is None:
         notes = {side: f.http_note for side, f in (("control", c), ("target", t)) if f.http_calls is None}
         why = "; ".join(f"{side}: {note}" for side, note in notes.items())
