@@ -149,7 +149,13 @@ class RegressionSession:
                 # The secrets to mask come from the spec: know them before any test uses a result,
                 # so that masking never has to run containers (and reopen duck.db) mid-test.
                 batch.add(Command.SPEC)
-            self._run(submission_order(batch - self._pairs.keys()))
+            try:
+                self._run(submission_order(batch - self._pairs.keys()))
+            except Exception as exc:
+                self._planned = []  # not retried whole: a later test runs its own command
+                if _during_interrupt(exc):
+                    raise KeyboardInterrupt from exc  # e.g. a second Ctrl-C broke the cleanup of the first
+                raise
             self._planned = [c for c in self._planned if c not in self._pairs]
             _ = self.masker
         return self._pairs[command]
@@ -365,3 +371,13 @@ class RegressionSession:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 remove_leftovers(self._client, self.settings.run_id)
+
+
+def _during_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` was raised while a KeyboardInterrupt was being handled."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False

@@ -384,7 +384,8 @@ def test_an_interrupted_session_says_how_far_it_got(demo_copy: str, tmp_path: Pa
     assert badge.startswith('interrupted">INTERRUPTED')
     with duckdb.connect(str(session_dir / "duck.db"), read_only=True) as con:
         reads = con.execute("SELECT version, success FROM executions WHERE command = 'read' ORDER BY ALL").fetchall()
-    assert reads == [("1.0.0", False), ("1.0.0+rerun", False), (demo_copy, False)]
+    # The control's read hung; the others may not have started yet (then they have no row).
+    assert ("1.0.0", False) in reads and {success for _, success in reads} == {False}, reads
 
 
 @pytest.mark.docker
