@@ -46,7 +46,6 @@ from live_tests.proxy.trust import (
     PROXY_PORT,
     TRUSTSTORE_PATH,
     ProxySessionCA,
-    append_ca_to_bundle,
     connector_environment,
     java_truststore,
 )
@@ -337,7 +336,8 @@ class RunProxy:
         self, inputs: ExecutionInputs, mode: ProxyMode, recording: Path | None, port: int, folder: str
     ) -> ProxyAttachment:
         trust = self.ca.image_trust(self.client, inputs.connector.reference, inputs.run_id)
-        image_env = self.client.images.get(inputs.connector.reference).attrs.get("Config", {}).get("Env") or []
+        image = self.client.images.get(inputs.connector.reference)
+        image_env = image.attrs.get("Config", {}).get("Env") or []
         lane: dict[str, Any] = {"name": "/".join(inputs.key), "mode": mode.value, "recording": ""}
         files: list[tuple[str, int, bytes | Path]] = []
         if mode is ProxyMode.REPLAY and recording is not None:
@@ -357,8 +357,7 @@ class RunProxy:
             raise ProxyError(f"proxy: {answer.get('error') or 'the proxy refused the execution'}")
 
         def prepare(container: Any) -> None:
-            for bundle in trust.bundles:
-                append_ca_to_bundle(container, bundle, self.ca.cert_pem)
+            self.ca.patch_bundles(container, image.id, trust)
 
         return ProxyAttachment(
             network=self.networks[0].name,

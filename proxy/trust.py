@@ -62,6 +62,7 @@ class ProxySessionCA:
     _trust: dict[str, ImageTrust] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _image_locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _bundles: dict[str, tuple[PatchedBundle, ...]] = field(default_factory=dict, repr=False)  # by image id
 
     @classmethod
     def generate(cls, run_id: str) -> ProxySessionCA:
@@ -80,6 +81,17 @@ class ProxySessionCA:
         import certifi
 
         return Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + self.cert_pem
+
+    def patch_bundles(self, container: Any, image: str, trust: ImageTrust) -> None:
+        """Append the CA to the image's bundles in a created container; read once per image and run."""
+        with self._lock:
+            patched = self._bundles.get(image)
+        if patched is None:
+            found = (patched_bundle(container, path, self.cert_pem) for path in trust.bundles)
+            patched = tuple(bundle for bundle in found if bundle is not None)
+            with self._lock:
+                self._bundles[image] = patched
+        write_bundles(container, patched)
 
     def image_trust(self, client: docker.DockerClient, image: str, run_id: str) -> ImageTrust:
         """Probed once per image; different images are probed concurrently."""
@@ -124,36 +136,55 @@ def probe_image_trust(client: docker.DockerClient, image: str, run_id: str) -> I
     return ImageTrust(tuple(bundles), java)
 
 
-def append_ca_to_bundle(container: Any, path: str, cert_pem: bytes) -> bool:
-    """Append the CA to a bundle file in a (created, not started) container; follows symlinks."""
+@dataclass(frozen=True)
+class PatchedBundle:
+    """A CA bundle of an image with our CA appended: what to write where, owned as the original."""
+
+    path: str  # symlinks resolved
+    content: bytes
+    mode: int
+    uid: int
+    gid: int
+    uname: str
+    gname: str
+
+
+def patched_bundle(container: Any, path: str, cert_pem: bytes) -> PatchedBundle | None:
+    """The bundle at `path` in a (created, not started) container with the CA appended; None if absent."""
     for _ in range(8):
         try:
             chunks, _stat = container.get_archive(path)
         except NotFound:
-            return False
+            return None
         with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
             member = tar.next()
             if member is None:
-                return False
+                return None
             if member.issym():
                 path = posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname))
                 continue
             extracted = tar.extractfile(member) if member.isfile() else None
             if extracted is None:
-                return False
+                return None
             content = extracted.read()
-        if cert_pem in content:
-            return True
-        content = content.rstrip(b"\n") + b"\n" + cert_pem
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as out:
-            info = tarfile.TarInfo(posixpath.basename(path))
-            info.size, info.mode, info.mtime = len(content), member.mode, int(time.time())
-            info.uid, info.gid, info.uname, info.gname = member.uid, member.gid, member.uname, member.gname
-            out.addfile(info, io.BytesIO(content))
-        container.put_archive(posixpath.dirname(path), buffer.getvalue())
-        return True
-    return False
+        if cert_pem not in content:
+            content = content.rstrip(b"\n") + b"\n" + cert_pem
+        return PatchedBundle(path, content, member.mode, member.uid, member.gid, member.uname, member.gname)
+    return None
+
+
+def write_bundles(container: Any, bundles: Sequence[PatchedBundle]) -> None:
+    """All patched bundles into the container in one archive."""
+    if not bundles:
+        return
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as out:
+        for bundle in bundles:
+            info = tarfile.TarInfo(bundle.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(bundle.content), bundle.mode, int(time.time())
+            info.uid, info.gid, info.uname, info.gname = bundle.uid, bundle.gid, bundle.uname, bundle.gname
+            out.addfile(info, io.BytesIO(bundle.content))
+    container.put_archive("/", buffer.getvalue())
 
 
 def java_truststore(cert_pem: bytes, password: str = TRUSTSTORE_PASSWORD) -> bytes:
