@@ -70,6 +70,13 @@ class LiveTestsAddon:
     def load(self, loader: Any) -> None:
         loader.add_option("live_tests_lanes_dir", str, "", "Folder of the lanes (one per execution; see addon_lanes).")
         loader.add_option(
+            "live_tests_uncompressed",
+            bool,
+            True,
+            "Ask upstreams for uncompressed bodies (a secret in a gzip or brotli body cannot be masked in the dumps);"
+            " the recorded request keeps the connector's Accept-Encoding.",
+        )
+        loader.add_option(
             "live_tests_unmatched_status",
             int,
             DEFAULT_UNMATCHED_STATUS,
@@ -92,6 +99,8 @@ class LiveTestsAddon:
             flow.response = http.Response.make(502, b"live-tests: no execution is served on this port\n")
             return
         self._as_sent[flow.id] = flow.request.copy()
+        if ctx.options.live_tests_uncompressed:
+            flow.request.anticomp()
         await lane.faults.request(flow)  # a fault comes first: it answers in place of recording and API
         if lane.recording is None or flow.response is not None or flow.error is not None:
             return
@@ -164,7 +173,8 @@ class LiveTestsAddon:
             # Keep the live flow untouched; the recording gets the request as the connector sent it.
             record = flow.copy()
             record.request = as_sent
-            record.metadata[META_SENT_URL] = flow.request.pretty_url
+            if as_sent.pretty_url != flow.request.pretty_url:
+                record.metadata[META_SENT_URL] = flow.request.pretty_url
         lane.write_flow(record)
         request, response = record.request, record.response
         split = urllib.parse.urlsplit(request.pretty_url)

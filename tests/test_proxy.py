@@ -51,6 +51,7 @@ from live_tests.proxy import (
     parse_proxy_options,
     proxy_for_execution,
 )
+from live_tests.secrets import SecretMasker, scrub_tree
 from live_tests.store.http_flows import create_tables, insert_http_capture
 from tests.conftest import DEMO_DIR, leftovers, run_cli
 from tests.http_demo import fake_api, map_remote
@@ -672,6 +673,65 @@ def test_one_proxy_serves_a_run_and_keeps_each_executions_flows_apart(
     bad = json.loads((lanes["bad"].artifacts_dir / "http_capture.json").read_text())
     assert bad["error"].startswith("proxy: cannot read recording") and "flows" not in bad
     assert leftovers(docker_client, run_id) == []
+
+
+# Gzips its answer when asked to (like most APIs), and says which encoding the request asked for.
+GZIP_UPSTREAM = r"""
+import gzip, json, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        asked = self.headers.get("Accept-Encoding") or ""
+        body = json.dumps({"token": "tok-SECRET-0123456789", "asked": asked}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if "gzip" in asked:
+            body = gzip.compress(body)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+print("upstream ready", flush=True)
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"""
+
+GZIP_CLIENT = r"""
+import gzip, json, urllib.request
+request = urllib.request.Request("https://api.demo-shop.example/v1/token", headers={"Accept-Encoding": "gzip"})
+with urllib.request.urlopen(request, timeout=20) as response:
+    raw = response.read()
+    body = gzip.decompress(raw) if response.headers.get("Content-Encoding") == "gzip" else raw
+    print(json.dumps({"status": response.status, "body": json.loads(body)}))
+"""
+
+
+@pytest.mark.docker
+def test_bodies_are_recorded_uncompressed_so_their_secrets_can_be_masked(
+    docker_client: docker.DockerClient, proxy_image: str, client_image: str, base_image: str, tmp_path: Path
+) -> None:
+    """A gzip body in a dump hides its secret from every mask; by default upstreams are asked for identity."""
+    upstream = _start_upstream(docker_client, base_image, GZIP_UPSTREAM)
+    try:
+        run_id = f"proxy-gzip-{uuid.uuid4().hex[:6]}"
+        settings = ProxySettings(image=proxy_image, options=parse_proxy_options([f"map_remote={upstream.map_remote}"]))
+        inputs = _inputs(tmp_path, client_image, run_id)
+        with proxy_for_execution(docker_client, inputs, settings, ProxySessionCA.generate(run_id)) as proxied:
+            assert proxied.attachment is not None
+            (answer,) = run_connector(docker_client, client_image, proxied.attachment, GZIP_CLIENT, run_id)
+        assert answer == {"status": 200, "body": {"token": "tok-SECRET-0123456789", "asked": "identity"}}
+        (flow,) = read_mitm(inputs.artifacts_dir / "http_dump.mitm")
+        assert flow.request.headers["accept-encoding"] == "gzip"  # recorded as the connector sent it
+        assert "content-encoding" not in flow.response.headers
+        assert b"tok-SECRET-0123456789" in flow.response.raw_content
+        report = scrub_tree(inputs.artifacts_dir, SecretMasker.of(["tok-SECRET-0123456789"]))
+        assert inputs.artifacts_dir / "http_dump.mitm" in report.binary_dumps_masked
+        (masked,) = read_mitm(inputs.artifacts_dir / "http_dump.mitm")
+        assert b"SECRET" not in masked.response.raw_content
+        assert json.loads(masked.response.content)["asked"] == "identity"  # still readable
+        assert leftovers(docker_client, run_id) == []
+    finally:
+        _stop_upstream(docker_client, upstream)
 
 
 def test_host_side_names_match_the_addon() -> None:

@@ -7,7 +7,8 @@ HTML-escaped; URL-encoded with upper- or lowercase %xx; base64 (standard and URL
 alignment); Python repr; and as a file name. Text files get a fixed mask (it hides the length too);
 file and folder names holding a secret are renamed. `.mitm` dumps are tnetstrings, whose length
 prefixes would break if a value changed size, so there each secret is replaced by as many `*` as it
-has bytes: the dump stays readable by mitmproxy. Secrets inside compressed bodies (gzip, brotli), or
+has bytes: the dump stays readable by mitmproxy. Secrets inside bodies an upstream compressed
+although the proxy asked for identity (gzip, brotli), or
 base64 of a longer value at an alignment shorter than `MIN_BASE64_LENGTH`, are not found by a byte
 search. duck.db: VARCHAR and JSON columns are rewritten with `replace`, then the database is copied
 into a fresh file, so that no freed block of the old one still holds a secret.
