@@ -152,6 +152,7 @@ class _Reader:
         self.out.record(stream, row)
         self.total_records += 1
         if self.delay_per_record_s:
+            self.out.flush()  # a slow source streams each record as it gets it: the first is not held back
             time.sleep(self.delay_per_record_s)
         if self.total_records == 1:
             if self.config.print_garbage:
