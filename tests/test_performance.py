@@ -326,3 +326,27 @@ def test_an_old_duck_db_read_as_it_is_has_its_figures_and_says_what_it_lacks(tmp
         "HTTP calls not compared (control: no record of an HTTP capture; target: no record of an HTTP capture)",
     ]
     old.close()
+
+
+def test_the_debug_summary_shows_the_figures_it_has(tmp_path):
+    from live_tests.console import figures
+    from live_tests.models import (
+        Command,
+        ConnectorImage,
+        ConnectorInputs,
+        ExecutionInputs,
+        ExecutionResult,
+        HttpCapture,
+    )
+
+    inputs = ExecutionInputs(ConnectorImage.parse("source-x:1"), Command.READ, ConnectorInputs(), tmp_path, "r")
+    measured = ExecutionResult(inputs, exit_code=0, duration_s=2.0, time_to_first_record_s=0.25,
+                               peak_memory_bytes=3 * 2**20, cpu_seconds=0.5, stdout_bytes=4096,
+                               message_counts={"records": 100},
+                               http=HttpCapture(enabled=True, mode="capture"), http_flows=7)  # fmt: skip
+    assert figures(measured).splitlines() == [
+        "1st record 0.25 s", "records/s 50/s", "stdout/s 2.0 KiB/s", "peak mem 3.0 MiB", "cpu 0.50 s", "http calls 7",
+    ]  # fmt: skip
+    # A remote engine without samples, capture off, no record: those figures are left out, not shown as 0.
+    bare = ExecutionResult(inputs, exit_code=0, duration_s=1.0, stdout_bytes=100)
+    assert figures(bare).splitlines() == ["stdout/s 100 B/s"]
