@@ -14,9 +14,9 @@ import pytest
 
 from live_tests.models import Command
 
-# Fixture of conftest.py -> the command it runs; `read` runs its `read_command` parameter.
+# Fixture of conftest.py -> the command it runs. A fixture or test parametrized by a Command (the
+# `read` fixture's `read_command`, test_performance's `any_command`) runs the command of its parameter.
 FIXTURE_COMMANDS = {"spec": Command.SPEC, "check": Command.CHECK, "discover": Command.DISCOVER}
-READ_FIXTURE, READ_PARAMETER = "read", "read_command"
 LONGEST_FIRST = (Command.READ, Command.READ_WITH_STATE, Command.DISCOVER, Command.CHECK, Command.SPEC)
 
 
@@ -26,11 +26,9 @@ def commands_used(items: Iterable[pytest.Item]) -> set[Command]:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         used |= {command for name, command in FIXTURE_COMMANDS.items() if name in names}
-        if READ_FIXTURE in names:
-            callspec = getattr(item, "callspec", None)
-            command = callspec.params.get(READ_PARAMETER) if callspec is not None else None
-            if isinstance(command, Command):
-                used.add(command)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            used |= {value for value in callspec.params.values() if isinstance(value, Command)}
     return used
 
 

@@ -118,3 +118,34 @@ def test_only_the_selected_tests_commands_run(demo_images: tuple[str, str], tmp_
     # One at a time, the longest first: each starts after the one before it finished.
     assert [c for c, *_ in executions] == ["check", "check", "spec", "spec"]
     assert all(earlier[3] <= later[2] for earlier, later in itertools.pairwise(executions))
+
+
+class _Collected:
+    """A plugin keeping the items a pytest run collected (after -k)."""
+
+    items: list[pytest.Item]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.items = list(session.items)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "expected"),
+    [
+        ("test_spec", {Command.SPEC}),
+        ("test_catalogs", {Command.DISCOVER}),
+        ("test_records_are_the_same", {Command.READ, Command.READ_WITH_STATE}),
+        ("test_performance and check", {Command.CHECK}),  # a fixture parametrized by the command
+        ("test_performance", set(Command)),
+        ("nothing", set()),
+    ],
+)
+def test_commands_used_by_the_selected_tests(tmp_path: Path, keyword: str, expected: set[Command]) -> None:
+    from live_tests.regression_tests.plugin import suite_dir
+    from live_tests.regression_tests.schedule import commands_used
+
+    collected = _Collected()
+    args = [str(suite_dir()), "--collect-only", "-q", "-p", "no:cacheprovider", "-k", keyword]
+    args += [*demo_args("1.0.0", "2.0.0", *DEMO_INPUTS), f"--session-dir={tmp_path / 's'}"]
+    assert pytest.main(args, plugins=[collected]) in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    assert commands_used(collected.items) == expected
