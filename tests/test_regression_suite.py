@@ -224,10 +224,17 @@ def test_demo_session_folder_layout(demo_strict: SuiteRun) -> None:
     ]
     # Each read also ran the control a second time, the noise baseline.
     assert (session / "command_execution_artifacts/source-demo/read/1.0.0+rerun/stdout.log").is_file()
-    # A folder per test with differences (failed, or passed with findings), named after the test.
+    # A folder per test with findings (failed, passed with findings, or passed with notes), named after
+    # the test. The notes here: this run has --disable-proxy, so HTTP calls are not compared.
     folders = sorted(p.name for p in session.iterdir() if p.is_dir() and p.name.startswith("test_"))
-    expected = sorted(name.replace("[", "_").rstrip("]") for name in DEMO_FINDINGS)
+    notes_only = {name for name in ALL_TESTS if name.startswith(("test_http_traffic", "test_performance"))}
+    expected = sorted(name.replace("[", "_").rstrip("]") for name in {*DEMO_FINDINGS, *notes_only})
     assert folders == expected
+    for name in notes_only:
+        notes = json.loads((session / name.replace("[", "_").rstrip("]") / "findings.json").read_text())
+        assert notes["findings"] and all(
+            f["severity"] == "info" and "capture was off (--disable-proxy)" in f["message"] for f in notes["findings"]
+        ), (name, notes["findings"])
     for entry in demo_strict.report["tests"]:
         for link in entry["diff_files"]:
             assert (session / link).is_file(), link
@@ -292,7 +299,11 @@ def test_same_image_twice_passes_everything_via_cli(demo_copy: str, tmp_path: Pa
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert run.outcomes() == {name: "passed" for name in ALL_TESTS}
     assert run.report["verdict"] == "passed" and run.report["run_id"] == "same-image"
-    assert not [p for p in run.session_dir.iterdir() if p.name.startswith("test_")]  # no differences: no diff folders
+    # No differences: the only findings are the notes that HTTP was not captured (--disable-proxy).
+    for folder in (p for p in run.session_dir.iterdir() if p.name.startswith("test_")):
+        assert folder.name.startswith(("test_http_traffic", "test_performance")), folder.name
+        findings = json.loads((folder / "findings.json").read_text())["findings"]
+        assert {f["severity"] for f in findings} == {"info"}, findings
     assert f"Session folder: {run.session_dir}" in run.stdout
 
 
