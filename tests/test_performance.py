@@ -76,6 +76,27 @@ def notes(result: PerformanceComparison) -> list[str]:
     return [f.message for f in result.findings if f.severity is Severity.INFO]
 
 
+def test_a_target_within_the_controls_own_spread_is_not_flagged(con):
+    """The control's second run (noise baseline) took 6 s longer than its first: a target 5 s slower is
+    within what the control does to itself; 7 s slower is flagged, and the floor is shown raised."""
+    rerun = CONTROL._replace(version="1.0.0+rerun")
+    plant(con, CONTROL, calls=10)
+    plant(con, rerun, calls=10, duration_s=16.0, cpu_seconds=12.0)
+    plant(con, TARGET, calls=10, duration_s=15.0, cpu_seconds=11.0)
+    within = compare_performance(con, CONTROL, TARGET, tolerance=0.25, baseline=rerun)
+    assert changes(within) == []
+    assert (within.floors.time_s, within.floors.cpu_s) == (6.0, 4.0)
+    assert "floors raised to how much the control's two runs differed" in within.summary_text()
+    without = compare_performance(con, CONTROL, TARGET, tolerance=0.25)  # no baseline: the plain floors
+    assert changes(without) == ["cpu_time_increased", "records_per_second_decreased", "wall_time_increased"]
+    slower = TARGET._replace(version="3.0.0")
+    plant(con, slower, calls=10, duration_s=17.0, cpu_seconds=8.0)
+    assert changes(compare_performance(con, CONTROL, slower, tolerance=0.25, baseline=rerun)) == [
+        "records_per_second_decreased",
+        "wall_time_increased",
+    ]
+
+
 def test_the_same_figures_are_not_flagged(con):
     result = compare(con, {"calls": 10}, {"calls": 10})
     assert changes(result) == [] and notes(result) == []

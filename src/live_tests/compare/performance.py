@@ -160,6 +160,8 @@ class PerformanceComparison(Comparison):
     target_figures: ExecutionFigures | None = None
     tolerance: float = DEFAULT_TOLERANCE
     floors: PerformanceFloors = field(default_factory=PerformanceFloors)
+    # The control's second run (noise baseline) when there is one: the floors are at least its spread.
+    baseline: ExecutionKey | None = None
 
     @property
     def flagged_metrics(self) -> set[str]:
@@ -177,9 +179,11 @@ class PerformanceComparison(Comparison):
         return rows
 
     def overview_lines(self) -> list[str]:
-        lines = [f"tolerance {self.tolerance:.0%}; floors: time {self.floors.time_s:g} s, memory "
-                 f"{self.floors.memory_bytes / 2**20:g} MiB, CPU {self.floors.cpu_s:g} s, "
+        lines = [f"tolerance {self.tolerance:.0%}; floors: time {self.floors.time_s:.3g} s, memory "
+                 f"{self.floors.memory_bytes / 2**20:.3g} MiB, CPU {self.floors.cpu_s:.3g} s, "
                  f"HTTP {self.floors.http_calls} calls"]  # fmt: skip
+        if self.baseline is not None:
+            lines.append("floors raised to how much the control's two runs differed, where that was more")
         rows = self.rows()
         width = max((len(r.metric.label) for r in rows), default=0)
         lines += [f"{'':{width}}  {'control':>14}  {'target':>14}"]
@@ -276,12 +280,20 @@ def compare_performance(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     floors: PerformanceFloors = DEFAULT_FLOORS,
+    baseline: ExecutionKey | None = None,
 ) -> PerformanceComparison:
-    """Flag each figure where the target is worse than the control beyond `tolerance` and the floors."""
+    """Flag each figure where the target is worse than the control beyond `tolerance` and the floors.
+
+    `baseline`: the control run a second time (the noise baseline). A target may differ from the
+    control as much as the control differed from itself: each floor is at least that spread.
+    """
     figures = execution_figures(con, control, target)
     c, t = figures.get("control"), figures.get("target")
-    result = PerformanceComparison(control, target, control_figures=c, target_figures=t,
-                                   tolerance=tolerance, floors=floors)  # fmt: skip
+    rerun = execution_figures(con, control, baseline).get("target") if baseline is not None else None
+    if c is not None and rerun is not None:
+        floors = _with_spread(floors, c, rerun)
+    result = PerformanceComparison(control, target, control_figures=c, target_figures=t, tolerance=tolerance,
+                                   floors=floors, baseline=baseline if rerun is not None else None)  # fmt: skip
     if c is None or t is None:
         for side, key, got in (("control", control, c), ("target", target, t)):
             if got is None:
@@ -312,6 +324,21 @@ def compare_performance(
         elif not c.records or not t.records:
             worse.more("http_calls", c.http_calls, t.http_calls, floors.http_calls, "calls")
     return result
+
+
+def _with_spread(floors: PerformanceFloors, control: ExecutionFigures, rerun: ExecutionFigures) -> PerformanceFloors:
+    """The floors, each raised to how much the control's second run differed from its first."""
+
+    def spread(*pairs: tuple[float | None, float | None]) -> float:
+        return max((abs(a - b) for a, b in pairs if a is not None and b is not None), default=0.0)
+
+    return PerformanceFloors(
+        time_s=max(floors.time_s, spread((control.duration_s, rerun.duration_s),
+                                         (control.time_to_first_record_s, rerun.time_to_first_record_s))),
+        memory_bytes=int(max(floors.memory_bytes, spread((control.peak_memory_bytes, rerun.peak_memory_bytes)))),
+        cpu_s=max(floors.cpu_s, spread((control.cpu_seconds, rerun.cpu_seconds))),
+        http_calls=int(max(floors.http_calls, spread((control.http_calls, rerun.http_calls)))),
+    )  # fmt: skip
 
 
 @dataclass
