@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(str(exc)) from None
     heartbeat = Heartbeat.for_output(session)
     if heartbeat is not None:
+        heartbeat.activity = lambda: regression.activity  # the executions a test waits for
         config.stash[_HEARTBEAT_KEY] = heartbeat
         heartbeat.start()
 
@@ -201,6 +203,7 @@ class Heartbeat:
     def __init__(self, fd: int, session: pytest.Session, interval_s: float = HEARTBEAT_S) -> None:
         self._fd, self._session, self._interval = fd, session, interval_s
         self.doing = "collecting"
+        self.activity: Callable[[], str | None] = lambda: None
         self.finished = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="live-tests-heartbeat", daemon=True)
@@ -233,8 +236,9 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             elapsed = int(time.monotonic() - self._started)
+            activity = f" {waiting};" if (waiting := self.activity()) else ""
             line = (
-                f"[live-tests {time.strftime('%H:%M:%S')}] {elapsed}s: {self.doing};"
+                f"[live-tests {time.strftime('%H:%M:%S')}] {elapsed}s: {self.doing};{activity}"
                 f" {self.finished} of {self._session.testscollected} test(s) done\n"
             )
             writer = self._session.config.get_terminal_writer()

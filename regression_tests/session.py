@@ -87,6 +87,7 @@ class RegressionSession:
         self._proxy_ca: ProxySessionCA | None = None
         self._pairs: dict[Command, ExecutionPair] = {}
         self._planned: list[Command] = []  # run together at the first pair()
+        self.activity: str | None = None  # what the session runs right now, for the heartbeat
         self._con: duckdb.DuckDBPyConnection | None = None
         self._masker: SecretMasker | None = None
         self._records: dict[Command, RecordsComparison] = {}
@@ -178,10 +179,15 @@ class RegressionSession:
         if s.proxy.enabled and self._proxy_ca is None:
             self._proxy_ca = ProxySessionCA.generate(s.run_id)
         self._close_query_connection()  # the loader needs the database file to itself
-        with SessionDatabase(self.db_path) as db:
-            results = run_executions(
-                self._client, db, executions, max_parallel=s.max_parallel, proxy=s.proxy, proxy_ca=self._proxy_ca
-            )
+        names = ", ".join(c.value for c in commands)
+        self.activity = f"running {len(executions)} executions ({names}), at most {s.max_parallel} at a time"
+        try:
+            with SessionDatabase(self.db_path) as db:
+                results = run_executions(
+                    self._client, db, executions, max_parallel=s.max_parallel, proxy=s.proxy, proxy_ca=self._proxy_ca
+                )
+        finally:
+            self.activity = None
         by_run = dict(zip(runs, results, strict=True))
         for command in commands:
             self._pairs[command] = ExecutionPair(

@@ -205,8 +205,12 @@ def test_sigterm_mid_read_and_a_second_session_in_the_same_folder(
     report = json.loads((session / "report.json").read_text())
     assert (report["verdict"], report["interrupted"]) == ("interrupted", True)
     assert "Verdict: interrupted" in output
-    # stdout is a pipe: a heartbeat every 10 s says which test runs (the read that hangs).
-    heartbeat = r"\[live-tests \d\d:\d\d:\d\d\] \d+s: running regression_tests/test_\w+\.py::test_\w+\[read\];"
+    # stdout is a pipe: a heartbeat every 10 s says which test runs and the executions it waits for
+    # (the batch holding the read that hangs).
+    heartbeat = (
+        r"\[live-tests \d\d:\d\d:\d\d\] \d+s: running regression_tests/test_\w+\.py::test_\w+(\[[\w-]+\])?;"
+        r" running \d+ executions \(read, [^)]*\), at most \d+ at a time; 0 of \d+ test\(s\) done"
+    )
     assert re.search(heartbeat, output), output
     assert leaks(session, secret) == []
     assert not (session / ".live-tests.lock").exists()
