@@ -52,7 +52,11 @@ def demo_images(docker_client: docker.DockerClient, base_image: str) -> tuple[st
 def flood_image(docker_client: docker.DockerClient, base_image: str) -> str:
     """The benchmark's connector: prints N records (config `records`) in 3 MB writes, as fast as it can."""
     docker_client.images.build(
-        path=str(REPO / "bench" / "synthetic_connector"), tag=FLOOD_IMAGE, buildargs={"BASE_IMAGE": base_image}
+        path=str(REPO / "bench" / "synthetic_connector"),
+        tag=FLOOD_IMAGE,
+        buildargs={"BASE_IMAGE": base_image},
+        rm=True,
+        forcerm=True,
     )
     return FLOOD_IMAGE
 

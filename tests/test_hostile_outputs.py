@@ -33,7 +33,11 @@ NAMES = [[None, "a/b"], [None, "a_b"], [None, "sp ace ü"], [None, "sp_ace__"], 
 @pytest.fixture(scope="module")
 def hostile_image(docker_client: docker.DockerClient, base_image: str) -> str:
     docker_client.images.build(
-        path=str(REPO / "tests" / "hostile_connector"), tag=HOSTILE_IMAGE, buildargs={"BASE_IMAGE": base_image}
+        path=str(REPO / "tests" / "hostile_connector"),
+        tag=HOSTILE_IMAGE,
+        buildargs={"BASE_IMAGE": base_image},
+        rm=True,
+        forcerm=True,
     )
     return HOSTILE_IMAGE
 

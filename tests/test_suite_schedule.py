@@ -65,7 +65,11 @@ def slow_demo(docker_client: docker.DockerClient, demo_images: tuple[str, str]) 
     for image in demo_images:
         version = image.rsplit(":", 1)[1]
         docker_client.images.build(
-            fileobj=io.BytesIO(SLOW_DOCKERFILE.encode()), tag=f"{SLOW_DEMO}:{version}", buildargs={"SOURCE": image}
+            fileobj=io.BytesIO(SLOW_DOCKERFILE.encode()),
+            tag=f"{SLOW_DEMO}:{version}",
+            buildargs={"SOURCE": image},
+            rm=True,  # no intermediate container left behind
+            forcerm=True,
         )
     yield SLOW_DEMO
     for image in demo_images:
