@@ -65,26 +65,26 @@ def run_executions(
         return []
     cancel = threading.Event()
     run_ids = {inputs.run_id for inputs in executions}
-    with contextlib.ExitStack() as stack:
-        run_proxy = None
-        if proxy is not None:
-            run_proxy = stack.enter_context(
-                RunProxy.running(
-                    client,
-                    proxy,
-                    proxy_ca,
-                    executions[0].run_id,
-                    lanes=len(executions),
-                    images=[inputs.connector.reference for inputs in executions],
+    try:
+        # The proxy is stopped (it writes what its lanes still hold) before anything is removed.
+        with contextlib.ExitStack() as stack:
+            run_proxy = None
+            if proxy is not None:
+                run_proxy = stack.enter_context(
+                    RunProxy.running(
+                        client,
+                        proxy,
+                        proxy_ca,
+                        executions[0].run_id,
+                        lanes=len(executions),
+                        images=[inputs.connector.reference for inputs in executions],
+                    )
                 )
-            )
-        try:
             return _run_all(client, db, executions, max_parallel, on_progress, proxy, run_proxy, cancel)
-        finally:
-            stack.close()  # the proxy writes what its lanes still hold before anything is removed
-            if cancel.is_set():
-                for run_id in run_ids:
-                    remove_leftovers(client, run_id)
+    finally:
+        if cancel.is_set():
+            for run_id in run_ids:
+                remove_leftovers(client, run_id)
 
 
 def _run_all(
