@@ -61,6 +61,16 @@ def used_params(sql: str, params: dict[str, Any] | None) -> dict[str, Any]:
     return {name: value for name, value in (params or {}).items() if re.search(rf"\${name}\b", sql)}
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The column names of a table of the current database (empty if there is no such table)."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'"
+        " AND table_catalog = current_database()",
+        [table],
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'"

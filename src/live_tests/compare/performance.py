@@ -27,7 +27,7 @@ import duckdb
 
 from live_tests.compare.diff import Comparison, ExecutionKey, Finding, Severity
 from live_tests.compare.http_traffic import HTTP_CAPTURES_TABLE, HTTP_FLOWS_TABLE
-from live_tests.sql import both_params, fetch_dicts, key_filter, table_exists
+from live_tests.sql import both_params, fetch_dicts, key_filter, table_columns, table_exists
 
 DEFAULT_TOLERANCE = 0.25
 
@@ -237,13 +237,7 @@ def execution_figures(con: duckdb.DuckDBPyConnection, control: ExecutionKey, tar
         else "NULL"
     )
     # A duck.db of an older version, not opened by the store since (which adds them), lacks some columns.
-    present = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'executions'"
-            " AND table_schema = 'main' AND table_catalog = current_database()"
-        ).fetchall()
-    }
+    present = table_columns(con, "executions")
     col = {name: f"e.{name}" if name in present else "NULL" for name in _FIGURE_COLUMNS}
     rows = fetch_dicts(
         con,

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from live_tests.models import ExecutionKey, ExecutionResult
-from live_tests.sql import literal
+from live_tests.sql import literal, table_columns
 
 KEY_COLUMNS = "connector VARCHAR, version VARCHAR, command VARCHAR, seq BIGINT"
 
@@ -194,18 +194,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     Their values are NULL for the old rows: "not measured", never 0.
     """
-    existing = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'executions'"
-            " AND table_schema = 'main' AND table_catalog = current_database()"
-        ).fetchall()
-    }
-    added = [name for name, _ in EXECUTION_COLUMNS if name not in existing]
-    for name, kind in EXECUTION_COLUMNS:
-        if name in added:
-            con.execute(f"ALTER TABLE executions ADD COLUMN IF NOT EXISTS {name} {kind}")
-    return added
+    existing = table_columns(con, "executions")
+    missing = [(name, kind) for name, kind in EXECUTION_COLUMNS if name not in existing]
+    for name, kind in missing:
+        con.execute(f"ALTER TABLE executions ADD COLUMN IF NOT EXISTS {name} {kind}")
+    return [name for name, _ in missing]
 
 
 class SessionDatabase:
