@@ -239,10 +239,10 @@ class RunProxy:
         with contextlib.suppress(DockerException):
             network = self.networks[0]
             network.reload()
-            for container in network.containers:
-                if container.id != self.container.id:
+            for container_id in _attached(network):
+                if container_id != self.container.id:
                     with contextlib.suppress(DockerException):
-                        container.kill()
+                        self.client.api.kill(container_id)
 
     def _stop(self) -> None:
         """Stop (mitmdump writes the dumps of lanes still open on SIGTERM), remove everything. Never raises."""
@@ -584,10 +584,15 @@ def _remove_network(network: Any) -> None:
     with contextlib.suppress(DockerException):
         network.reload()
         # A connector the runner could not remove would keep the network alive.
-        for container in network.containers:
+        for container_id in _attached(network):
             with contextlib.suppress(DockerException):
-                network.disconnect(container, force=True)
+                network.disconnect(container_id, force=True)
         network.remove()
+
+
+def _attached(network: Any) -> list[str]:
+    """Ids of the containers on `network` (`network.containers` inspects each: fails for one removed meanwhile)."""
+    return list(network.attrs.get("Containers") or {})
 
 
 def _write_capture_info(artifacts: Path, capture: HttpCapture, flows: int | None) -> None:

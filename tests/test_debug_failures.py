@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -201,6 +202,54 @@ def test_interrupted_read_cleans_up_and_keeps_artifacts(demo_images, docker_clie
     assert leftovers(docker_client, run_id) == []
     with duckdb.connect(str(tmp_path / run_id / "duck.db"), read_only=True) as con:
         assert con.execute("SELECT DISTINCT status FROM executions").fetchall() == [("interrupted",)]
+
+
+@pytest.mark.docker
+def test_ctrl_c_racing_the_engine_still_loads_every_execution(demo_images, docker_client, demo_config, tmp_path):
+    """Ctrl-C while containers come and go: a container removed between the engine's listing and its
+    inspection makes a listing fail (docker SDK's NotFound). The run still stops its connectors, waits for
+    every execution to load what it got, removes everything and re-raises the interrupt."""
+    from docker.errors import NotFound
+    from docker.models.containers import ContainerCollection
+
+    from live_tests.models import Command, ConnectorImage, ConnectorInputs, ExecutionInputs
+    from live_tests.pipeline import run_executions
+    from live_tests.store.session_db import SessionDatabase
+
+    run_id = "interrupt-race"
+    inputs = ConnectorInputs(config=demo_config(hang_seconds=300), catalog=CATALOG)
+    executions = [
+        ExecutionInputs(ConnectorImage.parse(image), Command.READ, inputs, tmp_path / image[-5:], run_id)
+        for image in demo_images
+    ]
+    records = [e.artifacts_dir / "airbyte_messages" / "records.jsonl" for e in executions]
+    real_list = ContainerCollection.list
+
+    def racing_list(self, *args, sparse=False, ignore_removed=False, **kwargs):
+        found = real_list(self, *args, sparse=sparse, ignore_removed=ignore_removed, **kwargs)
+        if not (sparse or ignore_removed):  # what the SDK does when it inspects a container just removed
+            raise NotFound("No such container: removed while listed")
+        return found
+
+    def interrupt_once_both_read() -> None:
+        deadline = time.monotonic() + 90
+        while not all(r.exists() and r.stat().st_size for r in records) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # as Ctrl-C: inside run_executions
+
+    interrupter = threading.Thread(target=interrupt_once_both_read, daemon=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ContainerCollection, "list", racing_list)
+        interrupter.start()
+        with SessionDatabase(tmp_path / "duck.db") as db, pytest.raises(KeyboardInterrupt):
+            run_executions(docker_client, db, executions, max_parallel=2)
+    interrupter.join()
+    with duckdb.connect(str(tmp_path / "duck.db"), read_only=True) as con:
+        rows = con.execute("SELECT version, status FROM executions ORDER BY version").fetchall()
+        loaded = con.execute("SELECT version, count(*) FROM records GROUP BY ALL ORDER BY version").fetchall()
+    assert rows == [("1.0.0", "interrupted"), ("2.0.0", "interrupted")]
+    assert loaded == [("1.0.0", 1), ("2.0.0", 1)]  # the record each printed before it hung
+    assert leftovers(docker_client, run_id) == []
 
 
 @pytest.mark.docker

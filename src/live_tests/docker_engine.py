@@ -98,8 +98,10 @@ def remove_leftovers(client: docker.DockerClient, run_id: str | None = None, for
     """
     label = f"{LABEL_RUN_ID}={run_id}" if run_id else f"{LABEL_MANAGED}=true"
     removed = Removed()
+    # ignore_removed: a container may go (its run ending) between the listing and its inspection.
+    containers = client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
     collections = (
-        (removed.containers, client.containers.list(all=True, filters={"label": label}), {"force": True, "v": True}),
+        (removed.containers, containers, {"force": True, "v": True}),
         (removed.networks, client.networks.list(filters={"label": label}), {}),
         (removed.volumes, client.volumes.list(filters={"label": label}), {"force": True}),
     )

@@ -156,26 +156,32 @@ def _run_all(
     futures: list[Future[ExecutionResult]] = []
     controls: dict[Command, _Control] = {}
     caching = proxy is not None and proxy.enabled and proxy.mode is ProxyMode.CACHE
-    # Submission order keeps this deadlock-free: a control is always queued before its targets.
-    for inputs in executions:
-        control = controls.get(inputs.command) if caching else None
-        futures.append(pool.submit(execute, inputs, control))
-        controls.setdefault(inputs.command, _Control(futures[-1], inputs.artifacts_dir))
     try:
+        # Submission order keeps this deadlock-free: a control is always queued before its targets.
+        for inputs in executions:
+            control = controls.get(inputs.command) if caching else None
+            futures.append(pool.submit(execute, inputs, control))
+            controls.setdefault(inputs.command, _Control(futures[-1], inputs.artifacts_dir))
         wait(futures)
-    except KeyboardInterrupt:
+    except BaseException:
         cancel.set()
         _kill_connectors(client, {inputs.run_id for inputs in executions})
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
+    finally:
+        # Also when interrupted: every started execution loads what it got before the database is closed.
+        pool.shutdown(wait=True, cancel_futures=cancel.is_set())
     return [future.result() for future in futures]
 
 
 def _kill_connectors(client: docker.DockerClient, run_ids: set[str]) -> None:
-    """Stop the connectors so the executions end; proxies are left to flush their dumps."""
+    """Stop the connectors so the executions end; proxies are left to flush their dumps.
+
+    Never raises: the executions, seeing the cancel, also stop (and remove) their containers meanwhile.
+    """
     for run_id in run_ids:
         filters = {"label": [f"{LABEL_RUN_ID}={run_id}", f"{LABEL_ROLE}=connector"]}
-        for container in client.containers.list(filters=filters):
-            with contextlib.suppress(DockerException):
-                container.kill()
+        with contextlib.suppress(DockerException):
+            # Sparse: no inspect per container, which fails for one removed since the listing.
+            for container in client.containers.list(filters=filters, sparse=True):
+                with contextlib.suppress(DockerException):
+                    container.kill()
